@@ -1,0 +1,204 @@
+//! `coordinator enqueue`: scan a corpus, prepare each episode on a blocking
+//! thread, publish its tasks with bounded in-flight PubAcks, and record the
+//! episode in the store once every one of its tasks is acknowledged.
+//!
+//! Re-running is cheap and safe: an episode whose file and settings are
+//! unchanged is skipped without parsing; an edited one publishes only the
+//! segments whose content changed (their stale queued tasks are purged first);
+//! an episode interrupted by a crash is published again and the server's dedup
+//! absorbs what was already queued.
+
+use crate::corpus;
+use crate::prepare::{self, Outcome, Prepared};
+use crate::progress::Progress;
+use crate::publish::{Acked, Publisher};
+use crate::report::Summary;
+use crate::store::Store;
+use anyhow::Context;
+use async_nats::jetstream;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+/// What `enqueue` needs to know.
+#[derive(Clone, Debug)]
+pub struct EnqueueSettings {
+    pub corpus: PathBuf,
+    /// Target segment length.
+    pub segment_seconds: u64,
+}
+
+/// Episodes prepared ahead of the publisher (bounds memory: ~120 tasks each).
+const PREPARED_AHEAD: usize = 16;
+
+/// Where tasks go: a real server, or nowhere (`--dry-run`).
+pub enum Target {
+    Server {
+        js: jetstream::Context,
+        store: Store,
+    },
+    DryRun,
+}
+
+/// An episode whose tasks are being acknowledged.
+struct InFlight {
+    prepared: Box<Prepared>,
+    remaining: usize,
+    refused: Option<String>,
+}
+
+pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Summary> {
+    let root = settings.corpus.clone();
+    let scan = corpus::scan(&root)
+        .with_context(|| format!("cannot read the corpus folder {}", root.display()))?;
+    let mut summary = Summary {
+        skipped: scan.skipped,
+        ..Summary::default()
+    };
+    let progress = Progress::new("enqueue", scan.episodes.len() as u64);
+    let store = match &target {
+        Target::Server { store, .. } => Some(store.clone()),
+        Target::DryRun => None,
+    };
+    let (tx, mut rx) = mpsc::channel(PREPARED_AHEAD);
+    let segment_seconds = settings.segment_seconds;
+    let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        for episode in &scan.episodes {
+            let (mut bad, mut alternatives) = (Vec::new(), Vec::new());
+            let outcome = prepare::prepare(
+                &root,
+                episode,
+                segment_seconds,
+                store.as_ref(),
+                &mut bad,
+                &mut alternatives,
+            )?;
+            if tx.blocking_send((outcome, bad, alternatives)).is_err() {
+                break; // the publisher stopped; its error is reported
+            }
+        }
+        Ok(())
+    });
+
+    let mut publisher = match &target {
+        Target::Server { js, .. } => Some(Publisher::new(js.clone())),
+        Target::DryRun => None,
+    };
+    let mut in_flight: HashMap<usize, InFlight> = HashMap::new();
+    let mut next_slot = 0usize;
+    loop {
+        let pending_acks = publisher.as_ref().is_some_and(|p| p.in_flight() > 0);
+        tokio::select! {
+            received = rx.recv() => {
+                let Some((outcome, bad, alternatives)) = received else { break };
+                summary.bad.extend(bad);
+                summary.alternatives.extend(alternatives);
+                progress.inc(&summary);
+                let prepared = match outcome {
+                    Outcome::Unchanged { segments, .. } => {
+                        summary.unchanged_episodes += 1;
+                        summary.unchanged_segments += u64::from(segments);
+                        continue;
+                    }
+                    Outcome::Unreadable { .. } => continue,
+                    Outcome::Ready(prepared) => prepared,
+                };
+                summary.note_prepared(&prepared);
+                let (Some(publisher), Target::Server { js, store }) = (publisher.as_mut(), &target) else {
+                    continue; // dry run: counted, not published
+                };
+                purge_stale(js, &prepared).await?;
+                let slot = next_slot;
+                next_slot += 1;
+                let remaining = prepared.tasks.len();
+                in_flight.insert(slot, InFlight { prepared, remaining, refused: None });
+                if remaining == 0 {
+                    settle_episode(store, &mut in_flight, slot, &mut summary)?;
+                    continue;
+                }
+                let tasks = std::mem::take(&mut in_flight.get_mut(&slot).expect("just inserted").prepared.tasks);
+                for task in &tasks {
+                    let done = publisher.publish(slot, task).await.context("lost the connection to NATS while publishing")?;
+                    for (slot, acked) in done {
+                        settle_ack(store, &mut in_flight, slot, acked, &mut summary)?;
+                    }
+                }
+            }
+            Some((slot, acked)) = async { publisher.as_mut()?.next_ack().await }, if pending_acks => {
+                if let Target::Server { store, .. } = &target {
+                    settle_ack(store, &mut in_flight, slot, acked, &mut summary)?;
+                }
+            }
+        }
+    }
+    if let (Some(publisher), Target::Server { store, .. }) = (publisher.as_mut(), &target) {
+        while let Some((slot, acked)) = publisher.next_ack().await {
+            settle_ack(store, &mut in_flight, slot, acked, &mut summary)?;
+        }
+        store.flush().await?;
+    }
+    producer.await.context("the corpus reader panicked")??;
+    progress.finish(&summary);
+    Ok(summary)
+}
+
+/// Removes queued tasks whose segment changed or no longer exists.
+async fn purge_stale(js: &jetstream::Context, prepared: &Prepared) -> anyhow::Result<()> {
+    if prepared.stale.is_empty() {
+        return Ok(());
+    }
+    let stream = js
+        .get_stream(protocol::streams::TASKS)
+        .await
+        .context("cannot open the task stream")?;
+    for &index in &prepared.stale {
+        let subject =
+            protocol::subjects::task(&protocol::SegmentKey::new(prepared.id.clone(), index));
+        stream
+            .purge()
+            .filter(subject)
+            .await
+            .context("cannot remove a stale task")?;
+    }
+    Ok(())
+}
+
+fn settle_ack(
+    store: &Store,
+    in_flight: &mut HashMap<usize, InFlight>,
+    slot: usize,
+    acked: Acked,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let episode = in_flight
+        .get_mut(&slot)
+        .context("ack for an unknown episode")?;
+    episode.remaining -= 1;
+    match acked {
+        Acked::Stored => summary.published += 1,
+        Acked::AlreadyQueued => summary.already_queued += 1,
+        Acked::Refused(reason) => episode.refused = Some(reason),
+    }
+    if episode.remaining == 0 {
+        settle_episode(store, in_flight, slot, summary)?;
+    }
+    Ok(())
+}
+
+/// Every ack is in: record the episode, or report why the server refused it.
+fn settle_episode(
+    store: &Store,
+    in_flight: &mut HashMap<usize, InFlight>,
+    slot: usize,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let episode = in_flight
+        .remove(&slot)
+        .context("settled an unknown episode")?;
+    let prepared = episode.prepared;
+    match episode.refused {
+        Some(reason) => summary.refused.push((prepared.id.to_string(), reason)),
+        None => store.record_episode(&prepared.id, &prepared.record, &prepared.segments)?,
+    }
+    Ok(())
+}

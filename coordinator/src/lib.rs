@@ -1,0 +1,33 @@
+//! # coordinator: corpus in, tasks out, progress reported
+//!
+//! ```text
+//! corpus/ ─scan─▶ EpisodeFiles ─read─▶ Transcript{cues} ─segment─▶ Segment
+//!   ─prepare (compare with store)─▶ Task ─publish (bounded PubAcks)─▶ TASKS
+//!   ─all acked─▶ store (episode recorded)
+//! ```
+//!
+//! ## Layout
+//! - [`cli`]: arguments and dispatch; `main.rs` only sets up logging and calls it.
+//! - [`corpus`]: finding transcripts, episode ids, choosing one format per episode.
+//! - [`transcript`]: the readers (SRT, WebVTT, Whisper JSON, JSON turns, Markdown/text).
+//! - [`segmenter`]: cues → segments of about `--segment-seconds`.
+//! - [`prepare`]: one episode's files → the tasks to publish, given the store.
+//! - [`publish`]: bounded in-flight publishing and PubAck classification.
+//! - [`enqueue`]: the `enqueue` command: the pipeline above, resumable.
+//! - [`store`]: the sled checkpoint (the only module that names sled).
+//! - [`status`]: the `status` command.
+//! - [`nats`]: connecting, with errors that say what to start.
+//! - [`report`], [`progress`]: the end-of-run summary and the progress bar.
+
+pub mod cli;
+pub mod corpus;
+pub mod enqueue;
+pub mod nats;
+pub mod prepare;
+pub mod progress;
+pub mod publish;
+pub mod report;
+pub mod segmenter;
+pub mod status;
+pub mod store;
+pub mod transcript;

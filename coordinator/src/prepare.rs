@@ -1,0 +1,172 @@
+//! Turning one episode's files into the tasks to publish: read (falling back
+//! to another format when the preferred file is unreadable), segment, and
+//! compare with what the store says was enqueued before.
+
+use crate::corpus::EpisodeFiles;
+use crate::segmenter;
+use crate::store::{EpisodeRecord, SegmentRecord, Store};
+use crate::transcript::{self, Format};
+use protocol::{EpisodeId, Task};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// An episode ready to publish.
+#[derive(Debug)]
+pub struct Prepared {
+    pub id: EpisodeId,
+    pub format: Format,
+    pub record: EpisodeRecord,
+    /// Every segment's record, by index, as it will be stored.
+    pub segments: Vec<SegmentRecord>,
+    /// Tasks to publish: new segments and segments whose content changed.
+    pub tasks: Vec<Task>,
+    /// Indices whose old task (if still queued) is stale: changed or gone.
+    pub stale: Vec<u32>,
+    pub warnings: Vec<String>,
+}
+
+/// What became of one episode.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Already enqueued from the same bytes with the same settings.
+    Unchanged {
+        id: EpisodeId,
+        format_hint: PathBuf,
+        segments: u32,
+    },
+    Ready(Box<Prepared>),
+    /// No candidate file could be read.
+    Unreadable {
+        id: EpisodeId,
+    },
+}
+
+/// A file that could not be read, and why.
+#[derive(Debug, Clone)]
+pub struct BadFile {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Prepares one episode. `store` is `None` for a dry run (everything is new).
+/// Bad files are appended to `bad`; files not used because a better format of
+/// the same episode was read go to `alternatives`.
+pub fn prepare(
+    root: &Path,
+    episode: &EpisodeFiles,
+    segment_seconds: u64,
+    store: Option<&Store>,
+    bad: &mut Vec<BadFile>,
+    alternatives: &mut Vec<(PathBuf, PathBuf)>,
+) -> anyhow::Result<Outcome> {
+    let previous = store.map(|s| s.episode(&episode.id)).transpose()?.flatten();
+    for (i, candidate) in episode.candidates.iter().enumerate() {
+        let bytes = match std::fs::read(root.join(candidate)) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                bad.push(BadFile {
+                    path: candidate.clone(),
+                    reason: format!("cannot read: {err}"),
+                });
+                continue;
+            }
+        };
+        let file_hash = protocol::ids::hex(&Sha256::digest(&bytes));
+        let source_path = candidate.to_string_lossy().replace('\\', "/");
+        for other in episode.candidates.iter().skip(i + 1) {
+            alternatives.push((other.clone(), candidate.clone()));
+        }
+        if let Some(old) = &previous {
+            if old.file_hash == file_hash
+                && old.segment_seconds == segment_seconds
+                && old.source_path == source_path
+            {
+                return Ok(Outcome::Unchanged {
+                    id: episode.id.clone(),
+                    format_hint: candidate.clone(),
+                    segments: old.segment_count,
+                });
+            }
+        }
+        let transcript = match transcript::read(candidate, &bytes) {
+            Ok(transcript) => transcript,
+            Err(err) => {
+                alternatives.retain(|(_, used)| used != candidate);
+                bad.push(BadFile {
+                    path: candidate.clone(),
+                    reason: err.to_string(),
+                });
+                continue;
+            }
+        };
+        let segments = segmenter::segment(&episode.id, &transcript.cues, segment_seconds * 1000);
+        let title = transcript
+            .title
+            .clone()
+            .unwrap_or_else(|| title_from_id(&episode.id));
+        let old_segments = match (&previous, store) {
+            (Some(_), Some(store)) => store.segments(&episode.id)?,
+            _ => Vec::new(),
+        };
+        let old_hash = |index: u32| {
+            old_segments
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, r)| *r)
+        };
+        let mut records = Vec::with_capacity(segments.len());
+        let mut tasks = Vec::new();
+        let mut stale = Vec::new();
+        let count = segments.len() as u32;
+        for segment in segments {
+            let content_hash = segment.content_hash();
+            let old = old_hash(segment.index);
+            let generation = old.map_or(0, |r| r.generation);
+            records.push(SegmentRecord {
+                content_hash,
+                generation,
+            });
+            if old.is_some_and(|r| r.content_hash == content_hash) {
+                continue;
+            }
+            if old.is_some() {
+                stale.push(segment.index);
+            }
+            tasks.push(Task {
+                segment,
+                episode_title: title.clone(),
+                source_path: source_path.clone(),
+                episode_segments: count,
+                generation,
+            });
+        }
+        stale.extend(old_segments.iter().map(|(i, _)| *i).filter(|&i| i >= count));
+        let record = EpisodeRecord {
+            source_path,
+            file_hash,
+            title,
+            format: transcript.format.to_string(),
+            segment_count: count,
+            segment_seconds,
+            times_estimated: transcript.cues.iter().any(|c| c.estimated),
+        };
+        return Ok(Outcome::Ready(Box::new(Prepared {
+            id: episode.id.clone(),
+            format: transcript.format,
+            record,
+            segments: records,
+            tasks,
+            stale,
+            warnings: transcript.warnings,
+        })));
+    }
+    Ok(Outcome::Unreadable {
+        id: episode.id.clone(),
+    })
+}
+
+/// `show/101_Some_Title` → `101 Some Title`.
+fn title_from_id(id: &EpisodeId) -> String {
+    let name = id.as_str().rsplit('/').next().unwrap_or("");
+    name.replace('_', " ").trim().to_owned()
+}

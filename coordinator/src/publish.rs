@@ -1,0 +1,89 @@
+//! Publishing tasks with a bounded number of PubAcks in flight.
+//!
+//! Each task goes to its own subject with `Nats-Msg-Id` (dedup) and
+//! `Nats-Expected-Last-Subject-Sequence: 0` (insert only if nothing is queued
+//! on that subject). A duplicate and a "wrong last sequence" both mean the
+//! task is already queued, which is success here.
+
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use futures::stream::{FuturesUnordered, StreamExt};
+use protocol::Task;
+use std::future::Future;
+use std::pin::Pin;
+
+/// PubAcks awaited at once. ~1,000 keeps a 2-core machine's server busy
+/// (see DESIGN.md "Throughput here") without holding many tasks in memory.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// How one publish ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acked {
+    /// Stored as a new task.
+    Stored,
+    /// The same task, or another for the same segment, is already queued.
+    AlreadyQueued,
+    /// The server refused it (stream full, timeout, …).
+    Refused(String),
+}
+
+type AckFuture = Pin<Box<dyn Future<Output = (usize, Acked)> + Send>>;
+
+/// Publishes tasks, each tagged with a caller's slot number (its episode).
+pub struct Publisher {
+    js: jetstream::Context,
+    in_flight: FuturesUnordered<AckFuture>,
+}
+
+impl Publisher {
+    pub fn new(js: jetstream::Context) -> Self {
+        Self {
+            js,
+            in_flight: FuturesUnordered::new(),
+        }
+    }
+
+    /// Sends one task. Waits for a free place first; returns the acks that
+    /// completed while waiting. An error here means the connection is gone.
+    pub async fn publish(
+        &mut self,
+        slot: usize,
+        task: &Task,
+    ) -> anyhow::Result<Vec<(usize, Acked)>> {
+        let mut done = Vec::new();
+        while self.in_flight.len() >= MAX_IN_FLIGHT {
+            done.extend(self.in_flight.next().await);
+        }
+        let payload = protocol::codec::encode(task)?;
+        let message = jetstream::message::PublishMessage::build()
+            .payload(payload.into())
+            .message_id(task.message_id())
+            .expected_last_subject_sequence(0);
+        let ack = self
+            .js
+            .send_publish(protocol::subjects::task(&task.segment.key()), message)
+            .await?;
+        self.in_flight
+            .push(Box::pin(async move { (slot, classify(ack.await)) }));
+        Ok(done)
+    }
+
+    /// Waits for the next outstanding ack, or `None` when none is left.
+    pub async fn next_ack(&mut self) -> Option<(usize, Acked)> {
+        self.in_flight.next().await
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+fn classify(
+    ack: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+) -> Acked {
+    match ack {
+        Ok(ack) if ack.duplicate => Acked::AlreadyQueued,
+        Ok(_) => Acked::Stored,
+        Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => Acked::AlreadyQueued,
+        Err(err) => Acked::Refused(err.to_string()),
+    }
+}

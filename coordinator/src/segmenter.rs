@@ -1,0 +1,149 @@
+//! Cuts a transcript's cues into segments of about `--segment-seconds`.
+//!
+//! Segments end at cue boundaries: a segment closes once it has at least half
+//! the target length and the next cue would take it past the target (or past
+//! twice the target, after a long silence). A cue
+//! longer than the target is first split at sentence ends (at word boundaries
+//! when one sentence is itself too long), its time shared out by word count.
+//! Speaker changes inside a segment are written as `\nName: ` in its text.
+
+use crate::transcript::Cue;
+use protocol::{EpisodeId, Segment};
+
+/// A stretch of speech by one speaker inside a segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Piece {
+    pub speaker: Option<String>,
+    pub text: String,
+}
+
+/// A segment before it gets its episode id and index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draft {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub estimated: bool,
+    pub pieces: Vec<Piece>,
+}
+
+/// Cuts `cues` into segments of about `target_ms`.
+pub fn segment(episode: &EpisodeId, cues: &[Cue], target_ms: u64) -> Vec<Segment> {
+    drafts(cues, target_ms)
+        .into_iter()
+        .enumerate()
+        .map(|(index, draft)| Segment {
+            episode: episode.clone(),
+            index: index as u32,
+            t0_ms: draft.start_ms,
+            t1_ms: draft.end_ms,
+            speaker: draft.pieces[0].speaker.clone(),
+            text: render(&draft.pieces),
+            times_estimated: draft.estimated,
+        })
+        .collect()
+}
+
+/// Groups cues (split where too long) into drafts.
+pub fn drafts(cues: &[Cue], target_ms: u64) -> Vec<Draft> {
+    let target_ms = target_ms.max(1);
+    let mut out: Vec<Draft> = Vec::new();
+    let mut current: Option<Draft> = None;
+    for cue in cues.iter().flat_map(|cue| split_long_cue(cue, target_ms)) {
+        if let Some(draft) = current.take() {
+            let length = draft.end_ms - draft.start_ms;
+            let length_with_cue = cue.end_ms.max(draft.end_ms) - draft.start_ms;
+            let full =
+                length >= target_ms || (length_with_cue > target_ms && length * 2 >= target_ms);
+            if full || length_with_cue > target_ms * 2 {
+                out.push(draft);
+            } else {
+                current = Some(draft);
+            }
+        }
+        let draft = current.get_or_insert_with(|| Draft {
+            start_ms: cue.start_ms,
+            end_ms: cue.end_ms,
+            estimated: false,
+            pieces: Vec::new(),
+        });
+        draft.end_ms = draft.end_ms.max(cue.end_ms);
+        draft.estimated |= cue.estimated;
+        match draft.pieces.last_mut() {
+            Some(last) if last.speaker == cue.speaker => {
+                last.text.push(' ');
+                last.text.push_str(&cue.text);
+            }
+            _ => draft.pieces.push(Piece {
+                speaker: cue.speaker.clone(),
+                text: cue.text.clone(),
+            }),
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// Joins pieces; a change of speaker starts a line with `Name: `.
+pub fn render(pieces: &[Piece]) -> String {
+    let mut text = String::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+            if let Some(name) = &piece.speaker {
+                text.push_str(name);
+                text.push_str(": ");
+            }
+        }
+        text.push_str(&piece.text);
+    }
+    text
+}
+
+/// Splits a cue longer than the target into parts of at most about the target.
+fn split_long_cue(cue: &Cue, target_ms: u64) -> Vec<Cue> {
+    let length = cue.end_ms - cue.start_ms;
+    let words: Vec<&str> = cue.text.split_whitespace().collect();
+    if length <= target_ms || words.len() < 2 {
+        return vec![cue.clone()];
+    }
+    let parts = length.div_ceil(target_ms) as usize;
+    let words_per_part = words.len().div_ceil(parts).max(1);
+    // Cut points: prefer sentence ends near each ideal cut, else the ideal cut.
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    while words.len() - from > words_per_part {
+        let ideal = from + words_per_part;
+        let window = (from + (words_per_part / 2).max(1))..ideal;
+        let cut = window
+            .rev()
+            .find(|&i| ends_sentence(words[i - 1]))
+            .unwrap_or(ideal);
+        cuts.push(cut);
+        from = cut;
+    }
+    cuts.push(words.len());
+    let total = words.len() as u64;
+    let mut start_word = 0;
+    cuts.into_iter()
+        .map(|end_word| {
+            let at = |w: usize| cue.start_ms + length * w as u64 / total;
+            let part = Cue {
+                start_ms: at(start_word),
+                end_ms: at(end_word),
+                speaker: cue.speaker.clone(),
+                text: words[start_word..end_word].join(" "),
+                estimated: cue.estimated,
+            };
+            start_word = end_word;
+            part
+        })
+        .collect()
+}
+
+fn ends_sentence(word: &str) -> bool {
+    word.trim_end_matches(['"', '\'', ')', '”', '’'])
+        .ends_with(['.', '?', '!', '…'])
+}
+
+#[cfg(test)]
+mod tests;

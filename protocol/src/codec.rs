@@ -1,0 +1,104 @@
+//! The wire codec: the only file that names the binary encoding.
+//!
+//! Every message is one version byte followed by a bincode body. Unknown
+//! versions and trailing bytes are errors, so a message from a newer podmine
+//! is refused loudly instead of being misread.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The encoding version this build writes and reads.
+pub const VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("empty message")]
+    Empty,
+    #[error(
+        "message has encoding version {0}, this build reads version {VERSION}: upgrade podmine"
+    )]
+    UnknownVersion(u8),
+    #[error("message has {0} bytes after its end")]
+    TrailingBytes(usize),
+    #[error("cannot decode message: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    #[error("cannot encode message: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<{ 64 * 1024 * 1024 }>()
+}
+
+/// Encodes `value` as version byte + body.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![VERSION];
+    bincode::serde::encode_into_std_write(value, &mut out, config())?;
+    Ok(out)
+}
+
+/// Decodes what [`encode`] wrote, refusing other versions and trailing bytes.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if version != VERSION {
+        return Err(CodecError::UnknownVersion(version));
+    }
+    let (value, read) = bincode::serde::decode_from_slice(body, config())?;
+    if read != body.len() {
+        return Err(CodecError::TrailingBytes(body.len() - read));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EpisodeId, Segment, Task};
+    use proptest::prelude::*;
+
+    fn task(text: String, speaker: Option<String>, t0_ms: u64) -> Task {
+        Task {
+            segment: Segment {
+                episode: EpisodeId::parse("show/ep 1").unwrap(),
+                index: 1,
+                t0_ms,
+                t1_ms: t0_ms + 30_000,
+                speaker,
+                text,
+                times_estimated: false,
+            },
+            episode_title: "Episode".into(),
+            source_path: "show/ep 1.srt".into(),
+            episode_segments: 2,
+            generation: 0,
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_version_and_trailing_bytes() {
+        let mut bytes = encode(&task("hi".into(), None, 0)).unwrap();
+        bytes.push(0);
+        assert!(matches!(
+            decode::<Task>(&bytes),
+            Err(CodecError::TrailingBytes(1))
+        ));
+        bytes[0] = 9;
+        assert!(matches!(
+            decode::<Task>(&bytes),
+            Err(CodecError::UnknownVersion(9))
+        ));
+        assert!(matches!(decode::<Task>(&[]), Err(CodecError::Empty)));
+    }
+
+    proptest! {
+        #[test]
+        fn tasks_round_trip(text in ".{0,200}", speaker in proptest::option::of(".{0,20}"), t0 in 0u64..1u64 << 40) {
+            let original = task(text, speaker, t0);
+            prop_assert_eq!(decode::<Task>(&encode(&original).unwrap()).unwrap(), original);
+        }
+
+        #[test]
+        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode::<Task>(&bytes);
+        }
+    }
+}

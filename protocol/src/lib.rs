@@ -1,0 +1,23 @@
+//! # protocol: what the coordinator and the workers agree on
+//!
+//! Everything that crosses the wire or names a place on the server is declared
+//! here once, so binaries and tests call the same builders.
+//!
+//! ## Layout
+//! - [`ids`]: the identities idempotency rests on: [`EpisodeId`], [`SegmentKey`],
+//!   [`ContentHash`] (and the message id derived from it).
+//! - [`timestamp`]: milliseconds ⇄ `HH:MM:SS` and the timestamp spellings transcripts use.
+//! - [`task`]: [`Segment`] and [`Task`], the unit of work one worker mines.
+//! - [`subjects`]: subject names for tasks, results and dead letters.
+//! - [`streams`]: JetStream stream and consumer settings, and `ensure_streams`.
+//! - [`codec`]: the one place that names the binary encoding (versioned).
+
+pub mod codec;
+pub mod ids;
+pub mod streams;
+pub mod subjects;
+pub mod task;
+pub mod timestamp;
+
+pub use ids::{ContentHash, EpisodeId, IdError, SegmentKey};
+pub use task::{Segment, Task};

@@ -1,0 +1,86 @@
+//! JetStream stream settings, declared once. See DESIGN.md "JetStream layout"
+//! for why each setting is what it is.
+
+use async_nats::jetstream::{self, stream};
+use std::time::Duration;
+
+pub const TASKS: &str = "PODMINE_TASKS";
+pub const RESULTS: &str = "PODMINE_RESULTS";
+pub const FAILED: &str = "PODMINE_FAILED";
+
+/// Room for the whole backlog: 840k tasks of ~1 KB with headroom. A full
+/// stream refuses new tasks (`discard: new`) instead of dropping old ones.
+pub const TASKS_MAX_BYTES: i64 = 16 * 1024 * 1024 * 1024;
+
+/// How long the server remembers a `Nats-Msg-Id`. Long enough to absorb the
+/// re-publish after a crashed enqueue; multi-day idempotency comes from the
+/// coordinator's own records, not from this window.
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Settings shared by every podmine stream.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamOptions {
+    /// Copies of each message: 1 on a single server, 3 on a 3-node cluster.
+    pub replicas: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self { replicas: 1 }
+    }
+}
+
+/// The task backlog: a work queue; a task leaves when acked or termed; never a TTL.
+pub fn tasks(options: StreamOptions) -> stream::Config {
+    stream::Config {
+        name: TASKS.into(),
+        subjects: vec![format!("{}.task.>", crate::subjects::ROOT)],
+        retention: stream::RetentionPolicy::WorkQueue,
+        discard: stream::DiscardPolicy::New,
+        max_bytes: TASKS_MAX_BYTES,
+        storage: stream::StorageType::File,
+        duplicate_window: DEDUP_WINDOW,
+        num_replicas: options.replicas,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// Results: one subject per segment; the last message on a subject is the answer.
+pub fn results(options: StreamOptions) -> stream::Config {
+    stream::Config {
+        name: RESULTS.into(),
+        subjects: vec![format!("{}.result.>", crate::subjects::ROOT)],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        duplicate_window: DEDUP_WINDOW,
+        num_replicas: options.replicas,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// Dead letters: failures with their reason and raw model output.
+pub fn failed(options: StreamOptions) -> stream::Config {
+    stream::Config {
+        name: FAILED.into(),
+        subjects: vec![format!("{}.failed.>", crate::subjects::ROOT)],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        duplicate_window: DEDUP_WINDOW,
+        num_replicas: options.replicas,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// Creates the streams, or brings their settings up to date.
+pub async fn ensure(
+    js: &jetstream::Context,
+    options: StreamOptions,
+) -> Result<(), jetstream::context::CreateStreamError> {
+    for config in [tasks(options), results(options), failed(options)] {
+        js.create_or_update_stream(config).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The unit of work: one [`Segment`] of one episode, wrapped in a [`Task`].
+
+use crate::ids::{ContentHash, EpisodeId, SegmentKey};
+use serde::{Deserialize, Serialize};
+
+/// A timestamped stretch of one episode (about 30 s by default), the input a
+/// worker mines. Field names follow the users' miner input where they overlap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Which episode the segment belongs to.
+    pub episode: EpisodeId,
+    /// Position in the episode, from 0, without gaps.
+    pub index: u32,
+    /// Start, in milliseconds from the start of the episode.
+    pub t0_ms: u64,
+    /// End, in milliseconds; never before `t0_ms`.
+    pub t1_ms: u64,
+    /// Who speaks first in the segment, when the transcript says.
+    pub speaker: Option<String>,
+    /// The words, with speaker changes inside the segment written as `Name: …`.
+    pub text: String,
+    /// True when the times were estimated (no or sparse timestamps in the source).
+    pub times_estimated: bool,
+}
+
+impl Segment {
+    pub fn key(&self) -> SegmentKey {
+        SegmentKey::new(self.episode.clone(), self.index)
+    }
+
+    /// Hash of everything a worker sees of this segment.
+    pub fn content_hash(&self) -> ContentHash {
+        ContentHash::of_fields(&[
+            self.episode.as_str().as_bytes(),
+            &self.index.to_le_bytes(),
+            &self.t0_ms.to_le_bytes(),
+            &self.t1_ms.to_le_bytes(),
+            self.speaker.as_deref().unwrap_or("").as_bytes(),
+            self.text.as_bytes(),
+            &[u8::from(self.times_estimated)],
+        ])
+    }
+}
+
+/// What goes on the TASKS stream: a segment plus the episode context a prompt needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub segment: Segment,
+    /// Episode title, for the prompt's context and the output file.
+    pub episode_title: String,
+    /// Source file, relative to the corpus root.
+    pub source_path: String,
+    /// Number of segments in the episode, so a worker can say "12 of 120".
+    pub episode_segments: u32,
+    /// Bumped by `retry-failed` so a re-enqueued task gets a fresh message id.
+    pub generation: u32,
+}
+
+impl Task {
+    /// The `Nats-Msg-Id`: the segment key's content at this generation. Equal
+    /// tasks share it (dedup absorbs re-publishes); an edited segment or a retry
+    /// gets a new one.
+    pub fn message_id(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.segment.episode.subject_token(),
+            self.segment.index,
+            self.segment.content_hash().short()
+        ) + &if self.generation > 0 {
+            format!(":g{}", self.generation)
+        } else {
+            String::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(text: &str) -> Segment {
+        Segment {
+            episode: EpisodeId::parse("show/ep1").unwrap(),
+            index: 3,
+            t0_ms: 90_000,
+            t1_ms: 120_000,
+            speaker: Some("Ada".into()),
+            text: text.into(),
+            times_estimated: false,
+        }
+    }
+
+    #[test]
+    fn message_id_changes_with_content_and_generation_only() {
+        let task = |text: &str, generation| Task {
+            segment: segment(text),
+            episode_title: "t".into(),
+            source_path: "show/ep1.srt".into(),
+            episode_segments: 10,
+            generation,
+        };
+        assert_eq!(task("hello", 0).message_id(), task("hello", 0).message_id());
+        assert_ne!(
+            task("hello", 0).message_id(),
+            task("hello!", 0).message_id()
+        );
+        assert_ne!(task("hello", 0).message_id(), task("hello", 1).message_id());
+    }
+}
