@@ -13,12 +13,7 @@ use std::process::ExitCode;
 #[command(name = "coordinator", version)]
 pub struct Cli {
     /// Where the coordinator keeps its checkpoint (created if missing).
-    #[arg(
-        long,
-        global = true,
-        env = "PODMINE_DATA_DIR",
-        default_value = "podmine-data"
-    )]
+    #[arg(long, global = true, env = "PODMINE_DATA_DIR", default_value = "podmine-data")]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -59,35 +54,20 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Enqueue {
-            corpus,
-            nats,
-            segment_seconds,
-            dry_run,
-        } => {
-            let settings = EnqueueSettings {
-                corpus,
-                segment_seconds,
-            };
+        Command::Enqueue { corpus, nats, segment_seconds, dry_run } => {
+            let settings = EnqueueSettings { corpus, segment_seconds };
             let target = if dry_run {
                 Target::DryRun
             } else {
                 let js = nats::connect(&nats.nats).await?;
-                Target::Server {
-                    js,
-                    store: open_store(&cli.data_dir)?,
-                }
+                Target::Server { js, store: open_store(&cli.data_dir)? }
             };
             let summary = enqueue::run(settings, target).await?;
             print!("{summary}");
             if dry_run {
                 println!("dry run: nothing was published or recorded");
             }
-            Ok(if summary.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Status { nats, json } => {
             let store = open_store(&cli.data_dir)?;
@@ -104,7 +84,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
     Store::open(data_dir)
 }

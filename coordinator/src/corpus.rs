@@ -18,21 +18,11 @@ use std::path::{Path, PathBuf};
 pub const PREFERENCE: [&str; 6] = ["json", "vtt", "srt", "md", "markdown", "txt"];
 
 /// Media extensions that come before the transcript's (`.mp3.srt`).
-const MEDIA_EXTENSIONS: [&str; 10] = [
-    "mp3", "m4a", "wav", "mp4", "aac", "ogg", "opus", "flac", "webm", "mkv",
-];
+const MEDIA_EXTENSIONS: [&str; 10] = ["mp3", "m4a", "wav", "mp4", "aac", "ogg", "opus", "flac", "webm", "mkv"];
 
 /// File names (before the first `.`) that document a folder rather than transcribe audio.
-const DOCUMENTATION_NAMES: [&str; 8] = [
-    "readme",
-    "license",
-    "licence",
-    "copying",
-    "notice",
-    "changelog",
-    "contributing",
-    "metadata",
-];
+const DOCUMENTATION_NAMES: [&str; 8] =
+    ["readme", "license", "licence", "copying", "notice", "changelog", "contributing", "metadata"];
 
 /// One episode and the files that could stand for it, best first.
 #[derive(Clone, Debug)]
@@ -66,10 +56,7 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
     }
     for (id, mut candidates) in by_episode {
         candidates.sort();
-        scan.episodes.push(EpisodeFiles {
-            id,
-            candidates: candidates.into_iter().map(|(_, p)| p).collect(),
-        });
+        scan.episodes.push(EpisodeFiles { id, candidates: candidates.into_iter().map(|(_, p)| p).collect() });
     }
     Ok(scan)
 }
@@ -93,10 +80,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// The episode a file belongs to and its rank in [`PREFERENCE`], or why it is skipped.
 fn classify(relative: &Path) -> Result<(EpisodeId, usize), String> {
-    let name = relative
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or("file name is not valid Unicode")?;
+    let name = relative.file_name().and_then(|n| n.to_str()).ok_or("file name is not valid Unicode")?;
     let lower = name.to_ascii_lowercase();
     let first_part = lower.split('.').next().unwrap_or("");
     if DOCUMENTATION_NAMES.contains(&first_part) {
@@ -113,19 +97,10 @@ fn classify(relative: &Path) -> Result<(EpisodeId, usize), String> {
             stem_len = inner.len();
         }
     }
-    let parent = relative
-        .parent()
-        .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .unwrap_or_default();
+    let parent = relative.parent().map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
     let stem = &name[..stem_len];
-    let id = if parent.is_empty() {
-        stem.to_owned()
-    } else {
-        format!("{parent}/{stem}")
-    };
-    EpisodeId::parse(&id)
-        .map(|id| (id, rank))
-        .map_err(|err| err.to_string())
+    let id = if parent.is_empty() { stem.to_owned() } else { format!("{parent}/{stem}") };
+    EpisodeId::parse(&id).map(|id| (id, rank)).map_err(|err| err.to_string())
 }
 
 #[cfg(test)]
@@ -136,10 +111,7 @@ mod tests {
     fn episode_ids_drop_transcript_and_media_extensions() {
         let (id, rank) = classify(Path::new("twiml/101_NIPS_’17 #357.mp3.srt")).unwrap();
         assert_eq!((id.as_str(), rank), ("twiml/101_NIPS_’17 #357", 2));
-        assert_eq!(
-            classify(Path::new("a/E01.json")).unwrap().0.as_str(),
-            "a/E01"
-        );
+        assert_eq!(classify(Path::new("a/E01.json")).unwrap().0.as_str(), "a/E01");
     }
 
     #[test]
@@ -153,29 +125,12 @@ mod tests {
     #[test]
     fn one_episode_in_several_formats_prefers_vtt_over_srt_over_txt() {
         let dir = tempfile::tempdir().unwrap();
-        for name in [
-            "ep.mp3.txt",
-            "ep.mp3.srt",
-            "ep.mp3.vtt",
-            "other.md",
-            "README.md",
-        ] {
+        for name in ["ep.mp3.txt", "ep.mp3.srt", "ep.mp3.vtt", "other.md", "README.md"] {
             std::fs::write(dir.path().join(name), "x").unwrap();
         }
         let scan = scan(dir.path()).unwrap();
-        let ep = scan
-            .episodes
-            .iter()
-            .find(|e| e.id.as_str() == "ep")
-            .unwrap();
-        assert_eq!(
-            ep.candidates,
-            vec![
-                PathBuf::from("ep.mp3.vtt"),
-                "ep.mp3.srt".into(),
-                "ep.mp3.txt".into()
-            ]
-        );
+        let ep = scan.episodes.iter().find(|e| e.id.as_str() == "ep").unwrap();
+        assert_eq!(ep.candidates, vec![PathBuf::from("ep.mp3.vtt"), "ep.mp3.srt".into(), "ep.mp3.txt".into()]);
         assert_eq!(scan.episodes.len(), 2);
         assert_eq!(scan.skipped.len(), 1);
     }

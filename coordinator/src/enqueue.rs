@@ -33,10 +33,7 @@ const PREPARED_AHEAD: usize = 16;
 
 /// Where tasks go: a real server, or nowhere (`--dry-run`).
 pub enum Target {
-    Server {
-        js: jetstream::Context,
-        store: Store,
-    },
+    Server { js: jetstream::Context, store: Store },
     DryRun,
 }
 
@@ -49,12 +46,8 @@ struct InFlight {
 
 pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Summary> {
     let root = settings.corpus.clone();
-    let scan = corpus::scan(&root)
-        .with_context(|| format!("cannot read the corpus folder {}", root.display()))?;
-    let mut summary = Summary {
-        skipped: scan.skipped,
-        ..Summary::default()
-    };
+    let scan = corpus::scan(&root).with_context(|| format!("cannot read the corpus folder {}", root.display()))?;
+    let mut summary = Summary { skipped: scan.skipped, ..Summary::default() };
     let progress = Progress::new("enqueue", scan.episodes.len() as u64);
     let store = match &target {
         Target::Server { store, .. } => Some(store.clone()),
@@ -65,14 +58,8 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
     let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         for episode in &scan.episodes {
             let (mut bad, mut alternatives) = (Vec::new(), Vec::new());
-            let outcome = prepare::prepare(
-                &root,
-                episode,
-                segment_seconds,
-                store.as_ref(),
-                &mut bad,
-                &mut alternatives,
-            )?;
+            let outcome =
+                prepare::prepare(&root, episode, segment_seconds, store.as_ref(), &mut bad, &mut alternatives)?;
             if tx.blocking_send((outcome, bad, alternatives)).is_err() {
                 break; // the publisher stopped; its error is reported
             }
@@ -147,18 +134,10 @@ async fn purge_stale(js: &jetstream::Context, prepared: &Prepared) -> anyhow::Re
     if prepared.stale.is_empty() {
         return Ok(());
     }
-    let stream = js
-        .get_stream(protocol::streams::TASKS)
-        .await
-        .context("cannot open the task stream")?;
+    let stream = js.get_stream(protocol::streams::TASKS).await.context("cannot open the task stream")?;
     for &index in &prepared.stale {
-        let subject =
-            protocol::subjects::task(&protocol::SegmentKey::new(prepared.id.clone(), index));
-        stream
-            .purge()
-            .filter(subject)
-            .await
-            .context("cannot remove a stale task")?;
+        let subject = protocol::subjects::task(&protocol::SegmentKey::new(prepared.id.clone(), index));
+        stream.purge().filter(subject).await.context("cannot remove a stale task")?;
     }
     Ok(())
 }
@@ -170,9 +149,7 @@ fn settle_ack(
     acked: Acked,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let episode = in_flight
-        .get_mut(&slot)
-        .context("ack for an unknown episode")?;
+    let episode = in_flight.get_mut(&slot).context("ack for an unknown episode")?;
     episode.remaining -= 1;
     match acked {
         Acked::Stored => summary.published += 1,
@@ -192,9 +169,7 @@ fn settle_episode(
     slot: usize,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let episode = in_flight
-        .remove(&slot)
-        .context("settled an unknown episode")?;
+    let episode = in_flight.remove(&slot).context("settled an unknown episode")?;
     let prepared = episode.prepared;
     match episode.refused {
         Some(reason) => summary.refused.push((prepared.id.to_string(), reason)),

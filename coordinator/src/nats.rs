@@ -27,8 +27,8 @@ pub async fn connect(url: &str) -> anyhow::Result<jetstream::Context> {
         .max_ack_inflight(MAX_ACK_INFLIGHT)
         .backpressure_on_inflight(true)
         .build(client);
-    protocol::streams::ensure(&js, protocol::streams::StreamOptions::default())
-        .await
-        .with_context(|| format!("cannot create the podmine streams on {url}: is JetStream enabled (`nats-server -js`)?"))?;
+    protocol::streams::ensure(&js, protocol::streams::StreamOptions::default()).await.with_context(|| {
+        format!("cannot create the podmine streams on {url}: is JetStream enabled (`nats-server -js`)?")
+    })?;
     Ok(js)
 }

@@ -3,11 +3,11 @@
 //! compare with what the store says was enqueued before.
 
 use crate::corpus::EpisodeFiles;
+use crate::publish::OutgoingTask;
 use crate::segmenter;
 use crate::store::{EpisodeRecord, SegmentRecord, Store};
 use crate::transcript::{self, Format};
 use protocol::{EpisodeId, Task};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// An episode ready to publish.
@@ -18,8 +18,8 @@ pub struct Prepared {
     pub record: EpisodeRecord,
     /// Every segment's record, by index, as it will be stored.
     pub segments: Vec<SegmentRecord>,
-    /// Tasks to publish: new segments and segments whose content changed.
-    pub tasks: Vec<Task>,
+    /// Tasks to publish (encoded): new segments and segments whose content changed.
+    pub tasks: Vec<OutgoingTask>,
     /// Indices whose old task (if still queued) is stale: changed or gone.
     pub stale: Vec<u32>,
     pub warnings: Vec<String>,
@@ -64,23 +64,17 @@ pub fn prepare(
         let bytes = match std::fs::read(root.join(candidate)) {
             Ok(bytes) => bytes,
             Err(err) => {
-                bad.push(BadFile {
-                    path: candidate.clone(),
-                    reason: format!("cannot read: {err}"),
-                });
+                bad.push(BadFile { path: candidate.clone(), reason: format!("cannot read: {err}") });
                 continue;
             }
         };
-        let file_hash = protocol::ids::hex(&Sha256::digest(&bytes));
+        let file_hash = protocol::ContentHash::of_bytes(&bytes).to_string();
         let source_path = candidate.to_string_lossy().replace('\\', "/");
         for other in episode.candidates.iter().skip(i + 1) {
             alternatives.push((other.clone(), candidate.clone()));
         }
         if let Some(old) = &previous {
-            if old.file_hash == file_hash
-                && old.segment_seconds == segment_seconds
-                && old.source_path == source_path
-            {
+            if old.file_hash == file_hash && old.segment_seconds == segment_seconds && old.source_path == source_path {
                 return Ok(Outcome::Unchanged {
                     id: episode.id.clone(),
                     format_hint: candidate.clone(),
@@ -92,28 +86,17 @@ pub fn prepare(
             Ok(transcript) => transcript,
             Err(err) => {
                 alternatives.retain(|(_, used)| used != candidate);
-                bad.push(BadFile {
-                    path: candidate.clone(),
-                    reason: err.to_string(),
-                });
+                bad.push(BadFile { path: candidate.clone(), reason: err.to_string() });
                 continue;
             }
         };
         let segments = segmenter::segment(&episode.id, &transcript.cues, segment_seconds * 1000);
-        let title = transcript
-            .title
-            .clone()
-            .unwrap_or_else(|| title_from_id(&episode.id));
+        let title = transcript.title.clone().unwrap_or_else(|| title_from_id(&episode.id));
         let old_segments = match (&previous, store) {
             (Some(_), Some(store)) => store.segments(&episode.id)?,
             _ => Vec::new(),
         };
-        let old_hash = |index: u32| {
-            old_segments
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map(|(_, r)| *r)
-        };
+        let old_hash = |index: u32| old_segments.iter().find(|(i, _)| *i == index).map(|(_, r)| *r);
         let mut records = Vec::with_capacity(segments.len());
         let mut tasks = Vec::new();
         let mut stale = Vec::new();
@@ -122,23 +105,20 @@ pub fn prepare(
             let content_hash = segment.content_hash();
             let old = old_hash(segment.index);
             let generation = old.map_or(0, |r| r.generation);
-            records.push(SegmentRecord {
-                content_hash,
-                generation,
-            });
+            records.push(SegmentRecord { content_hash, generation });
             if old.is_some_and(|r| r.content_hash == content_hash) {
                 continue;
             }
             if old.is_some() {
                 stale.push(segment.index);
             }
-            tasks.push(Task {
+            tasks.push(OutgoingTask::encode(&Task {
                 segment,
                 episode_title: title.clone(),
                 source_path: source_path.clone(),
                 episode_segments: count,
                 generation,
-            });
+            })?);
         }
         stale.extend(old_segments.iter().map(|(i, _)| *i).filter(|&i| i >= count));
         let record = EpisodeRecord {
@@ -160,9 +140,7 @@ pub fn prepare(
             warnings: transcript.warnings,
         })));
     }
-    Ok(Outcome::Unreadable {
-        id: episode.id.clone(),
-    })
+    Ok(Outcome::Unreadable { id: episode.id.clone() })
 }
 
 /// `show/101_Some_Title` → `101 Some Title`.

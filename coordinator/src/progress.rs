@@ -25,20 +25,12 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(label);
-        Self {
-            bar,
-            label,
-            last_line: Mutex::new(Instant::now()),
-        }
+        Self { bar, label, last_line: Mutex::new(Instant::now()) }
     }
 
     pub fn inc(&self, summary: &Summary) {
         self.bar.inc(1);
-        let message = format!(
-            "{} tasks published, {} bad files",
-            summary.published,
-            summary.bad.len()
-        );
+        let message = format!("{} tasks published, {} bad files", summary.published, summary.bad.len());
         if self.bar.is_hidden() {
             let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
             if last.elapsed() >= LOG_EVERY {

@@ -26,6 +26,24 @@ pub enum Acked {
     Refused(String),
 }
 
+/// A task ready for the wire: encoded off the async runtime, by the corpus reader.
+#[derive(Debug, Clone)]
+pub struct OutgoingTask {
+    pub subject: String,
+    pub message_id: String,
+    pub payload: bytes::Bytes,
+}
+
+impl OutgoingTask {
+    pub fn encode(task: &Task) -> Result<Self, protocol::codec::CodecError> {
+        Ok(Self {
+            subject: protocol::subjects::task(&task.segment.key()),
+            message_id: task.message_id(),
+            payload: protocol::codec::encode(task)?.into(),
+        })
+    }
+}
+
 type AckFuture = Pin<Box<dyn Future<Output = (usize, Acked)> + Send>>;
 
 /// Publishes tasks, each tagged with a caller's slot number (its episode).
@@ -36,34 +54,22 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(js: jetstream::Context) -> Self {
-        Self {
-            js,
-            in_flight: FuturesUnordered::new(),
-        }
+        Self { js, in_flight: FuturesUnordered::new() }
     }
 
     /// Sends one task. Waits for a free place first; returns the acks that
     /// completed while waiting. An error here means the connection is gone.
-    pub async fn publish(
-        &mut self,
-        slot: usize,
-        task: &Task,
-    ) -> anyhow::Result<Vec<(usize, Acked)>> {
+    pub async fn publish(&mut self, slot: usize, task: &OutgoingTask) -> anyhow::Result<Vec<(usize, Acked)>> {
         let mut done = Vec::new();
         while self.in_flight.len() >= MAX_IN_FLIGHT {
             done.extend(self.in_flight.next().await);
         }
-        let payload = protocol::codec::encode(task)?;
         let message = jetstream::message::PublishMessage::build()
-            .payload(payload.into())
-            .message_id(task.message_id())
+            .payload(task.payload.clone())
+            .message_id(&task.message_id)
             .expected_last_subject_sequence(0);
-        let ack = self
-            .js
-            .send_publish(protocol::subjects::task(&task.segment.key()), message)
-            .await?;
-        self.in_flight
-            .push(Box::pin(async move { (slot, classify(ack.await)) }));
+        let ack = self.js.send_publish(task.subject.clone(), message).await?;
+        self.in_flight.push(Box::pin(async move { (slot, classify(ack.await)) }));
         Ok(done)
     }
 
@@ -77,9 +83,7 @@ impl Publisher {
     }
 }
 
-fn classify(
-    ack: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
-) -> Acked {
+fn classify(ack: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>) -> Acked {
     match ack {
         Ok(ack) if ack.duplicate => Acked::AlreadyQueued,
         Ok(_) => Acked::Stored,

@@ -42,8 +42,7 @@ impl Summary {
         count.segments += u64::from(prepared.record.segment_count);
         self.stale += prepared.stale.len() as u64;
         for warning in &prepared.warnings {
-            self.warnings
-                .push((prepared.record.source_path.clone(), warning.clone()));
+            self.warnings.push((prepared.record.source_path.clone(), warning.clone()));
         }
     }
 
@@ -76,30 +75,13 @@ fn list<T>(f: &mut fmt::Formatter<'_>, items: &[T], line: impl Fn(&T) -> String)
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "read {} episode(s), {} segment(s):",
-            self.episodes_read(),
-            self.segments_read()
-        )?;
+        writeln!(f, "read {} episode(s), {} segment(s):", self.episodes_read(), self.segments_read())?;
         for (format, count) in &self.formats {
-            writeln!(
-                f,
-                "    {format:<24} {:>6} episodes {:>9} segments",
-                count.episodes, count.segments
-            )?;
+            writeln!(f, "    {format:<24} {:>6} episodes {:>9} segments", count.episodes, count.segments)?;
         }
-        writeln!(
-            f,
-            "published {} new task(s); {} already queued",
-            self.published, self.already_queued
-        )?;
+        writeln!(f, "published {} new task(s); {} already queued", self.published, self.already_queued)?;
         if self.stale > 0 {
-            writeln!(
-                f,
-                "removed {} queued task(s) of edited segments",
-                self.stale
-            )?;
+            writeln!(f, "removed {} queued task(s) of edited segments", self.stale)?;
         }
         if self.unchanged_episodes > 0 {
             writeln!(
@@ -109,43 +91,31 @@ impl fmt::Display for Summary {
             )?;
         }
         if !self.alternatives.is_empty() {
-            writeln!(
-                f,
-                "not used, the same episode was read from a preferred format ({}):",
-                self.alternatives.len()
-            )?;
+            writeln!(f, "not used, the same episode was read from a preferred format ({}):", self.alternatives.len())?;
             list(f, &self.alternatives, |(unused, used)| {
-                let used = used.file_name().map_or_else(
-                    || used.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                );
+                let used =
+                    used.file_name().map_or_else(|| used.display().to_string(), |n| n.to_string_lossy().into_owned());
                 format!("{} (used {used})", unused.display())
             })?;
         }
         if !self.skipped.is_empty() {
             writeln!(f, "skipped, not transcripts ({}):", self.skipped.len())?;
-            list(f, &self.skipped, |(path, why)| {
-                format!("{}: {why}", path.display())
-            })?;
+            list(f, &self.skipped, |(path, why)| format!("{}: {why}", path.display()))?;
         }
         if !self.warnings.is_empty() {
             writeln!(f, "read with warnings ({}):", self.warnings.len())?;
-            list(f, &self.warnings, |(path, warning)| {
-                format!("{path}: {warning}")
-            })?;
+            list(f, &self.warnings, |(path, warning)| format!("{path}: {warning}"))?;
         }
         if !self.bad.is_empty() {
-            writeln!(
-                f,
-                "could not read ({}); fix or remove these files and run enqueue again:",
-                self.bad.len()
-            )?;
-            list(f, &self.bad, |bad| {
-                format!("{}: {}", bad.path.display(), bad.reason)
-            })?;
+            writeln!(f, "could not read ({}); fix or remove these files and run enqueue again:", self.bad.len())?;
+            list(f, &self.bad, |bad| format!("{}: {}", bad.path.display(), bad.reason))?;
         }
         if !self.refused.is_empty() {
-            writeln!(f, "the server refused the tasks of {} episode(s); run enqueue again once it is fixed:", self.refused.len())?;
+            writeln!(
+                f,
+                "the server refused the tasks of {} episode(s); run enqueue again once it is fixed:",
+                self.refused.len()
+            )?;
             list(f, &self.refused, |(id, why)| format!("{id}: {why}"))?;
         }
         Ok(())

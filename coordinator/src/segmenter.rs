@@ -48,39 +48,46 @@ pub fn drafts(cues: &[Cue], target_ms: u64) -> Vec<Draft> {
     let target_ms = target_ms.max(1);
     let mut out: Vec<Draft> = Vec::new();
     let mut current: Option<Draft> = None;
-    for cue in cues.iter().flat_map(|cue| split_long_cue(cue, target_ms)) {
-        if let Some(draft) = current.take() {
-            let length = draft.end_ms - draft.start_ms;
-            let length_with_cue = cue.end_ms.max(draft.end_ms) - draft.start_ms;
-            let full =
-                length >= target_ms || (length_with_cue > target_ms && length * 2 >= target_ms);
-            if full || length_with_cue > target_ms * 2 {
-                out.push(draft);
-            } else {
-                current = Some(draft);
+    for cue in cues {
+        if cue.end_ms - cue.start_ms <= target_ms {
+            add_cue(&mut out, &mut current, cue, target_ms);
+        } else {
+            for part in split_long_cue(cue, target_ms) {
+                add_cue(&mut out, &mut current, &part, target_ms);
             }
-        }
-        let draft = current.get_or_insert_with(|| Draft {
-            start_ms: cue.start_ms,
-            end_ms: cue.end_ms,
-            estimated: false,
-            pieces: Vec::new(),
-        });
-        draft.end_ms = draft.end_ms.max(cue.end_ms);
-        draft.estimated |= cue.estimated;
-        match draft.pieces.last_mut() {
-            Some(last) if last.speaker == cue.speaker => {
-                last.text.push(' ');
-                last.text.push_str(&cue.text);
-            }
-            _ => draft.pieces.push(Piece {
-                speaker: cue.speaker.clone(),
-                text: cue.text.clone(),
-            }),
         }
     }
     out.extend(current);
     out
+}
+
+/// Adds one cue to the current draft, closing it first when it is long enough.
+fn add_cue(out: &mut Vec<Draft>, current: &mut Option<Draft>, cue: &Cue, target_ms: u64) {
+    if let Some(draft) = current.take() {
+        let length = draft.end_ms - draft.start_ms;
+        let length_with_cue = cue.end_ms.max(draft.end_ms) - draft.start_ms;
+        let full = length >= target_ms || (length_with_cue > target_ms && length * 2 >= target_ms);
+        if full || length_with_cue > target_ms * 2 {
+            out.push(draft);
+        } else {
+            *current = Some(draft);
+        }
+    }
+    let draft = current.get_or_insert_with(|| Draft {
+        start_ms: cue.start_ms,
+        end_ms: cue.end_ms,
+        estimated: false,
+        pieces: Vec::new(),
+    });
+    draft.end_ms = draft.end_ms.max(cue.end_ms);
+    draft.estimated |= cue.estimated;
+    match draft.pieces.last_mut() {
+        Some(last) if last.speaker == cue.speaker => {
+            last.text.push(' ');
+            last.text.push_str(&cue.text);
+        }
+        _ => draft.pieces.push(Piece { speaker: cue.speaker.clone(), text: cue.text.clone() }),
+    }
 }
 
 /// Joins pieces; a change of speaker starts a line with `Name: `.
@@ -102,8 +109,11 @@ pub fn render(pieces: &[Piece]) -> String {
 /// Splits a cue longer than the target into parts of at most about the target.
 fn split_long_cue(cue: &Cue, target_ms: u64) -> Vec<Cue> {
     let length = cue.end_ms - cue.start_ms;
+    if length <= target_ms {
+        return vec![cue.clone()];
+    }
     let words: Vec<&str> = cue.text.split_whitespace().collect();
-    if length <= target_ms || words.len() < 2 {
+    if words.len() < 2 {
         return vec![cue.clone()];
     }
     let parts = length.div_ceil(target_ms) as usize;
@@ -114,10 +124,7 @@ fn split_long_cue(cue: &Cue, target_ms: u64) -> Vec<Cue> {
     while words.len() - from > words_per_part {
         let ideal = from + words_per_part;
         let window = (from + (words_per_part / 2).max(1))..ideal;
-        let cut = window
-            .rev()
-            .find(|&i| ends_sentence(words[i - 1]))
-            .unwrap_or(ideal);
+        let cut = window.rev().find(|&i| ends_sentence(words[i - 1])).unwrap_or(ideal);
         cuts.push(cut);
         from = cut;
     }
@@ -141,8 +148,7 @@ fn split_long_cue(cue: &Cue, target_ms: u64) -> Vec<Cue> {
 }
 
 fn ends_sentence(word: &str) -> bool {
-    word.trim_end_matches(['"', '\'', ')', '”', '’'])
-        .ends_with(['.', '?', '!', '…'])
+    word.trim_end_matches(['"', '\'', ')', '”', '’']).ends_with(['.', '?', '!', '…'])
 }
 
 #[cfg(test)]

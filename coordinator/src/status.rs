@@ -60,26 +60,12 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         None => None,
     };
     Ok(Status {
-        segments: SegmentCounts {
-            total: totals.segments,
-            done,
-            failed,
-            pending: totals.segments - done - failed,
-        },
-        episodes: EpisodeCounts {
-            total: totals.episodes,
-            complete,
-        },
-        rate: Rate {
-            segments_per_s: 0.0,
-            output_tokens_per_s: 0.0,
-        },
+        segments: SegmentCounts { total: totals.segments, done, failed, pending: totals.segments - done - failed },
+        episodes: EpisodeCounts { total: totals.episodes, complete },
+        rate: Rate { segments_per_s: 0.0, output_tokens_per_s: 0.0 },
         eta_s: None,
         workers: Vec::new(),
-        queue: Queue {
-            reachable: tasks.is_some(),
-            tasks,
-        },
+        queue: Queue { reachable: tasks.is_some(), tasks },
     })
 }
 

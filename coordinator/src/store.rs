@@ -16,7 +16,7 @@ use std::path::Path;
 pub struct EpisodeRecord {
     /// File used, relative to the corpus root.
     pub source_path: String,
-    /// SHA-256 of the file's bytes, to notice an edited file.
+    /// Content hash of the file's bytes, to notice an edited file.
     pub file_hash: String,
     pub title: String,
     pub format: String,
@@ -27,10 +27,31 @@ pub struct EpisodeRecord {
 }
 
 /// One segment's enqueued content.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SegmentRecord {
     pub content_hash: ContentHash,
     pub generation: u32,
+}
+
+impl SegmentRecord {
+    const SIZE: usize = 20;
+
+    /// 16 bytes of hash, then the generation (little-endian): 840k of these
+    /// are written per corpus, so they are fixed-size bytes, packed per episode.
+    fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut bytes = [0; 20];
+        bytes[..16].copy_from_slice(&self.content_hash.0);
+        bytes[16..].copy_from_slice(&self.generation.to_le_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> anyhow::Result<Self> {
+        let bytes: [u8; Self::SIZE] = bytes.try_into().context("corrupt segment record")?;
+        let mut hash = [0; 16];
+        hash.copy_from_slice(&bytes[..16]);
+        let generation = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        Ok(Self { content_hash: ContentHash(hash), generation })
+    }
 }
 
 /// Totals for `status`.
@@ -51,16 +72,9 @@ impl Store {
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join("coordinator.sled");
         let db = sled::open(&path).with_context(|| {
-            format!(
-                "cannot open the coordinator's store at {} (is another coordinator running on it?)",
-                path.display()
-            )
+            format!("cannot open the coordinator's store at {} (is another coordinator running on it?)", path.display())
         })?;
-        Ok(Self {
-            episodes: db.open_tree("episodes")?,
-            segments: db.open_tree("segments")?,
-            db,
-        })
+        Ok(Self { episodes: db.open_tree("episodes")?, segments: db.open_tree("segments")?, db })
     }
 
     pub fn episode(&self, id: &EpisodeId) -> anyhow::Result<Option<EpisodeRecord>> {
@@ -72,43 +86,25 @@ impl Store {
 
     /// Segment records of one episode, by index.
     pub fn segments(&self, id: &EpisodeId) -> anyhow::Result<Vec<(u32, SegmentRecord)>> {
-        self.segments
-            .scan_prefix(segment_prefix(id))
-            .map(|entry| {
-                let (key, value) = entry?;
-                let index = u32::from_be_bytes(
-                    key[key.len() - 4..]
-                        .try_into()
-                        .context("corrupt segment key")?,
-                );
-                Ok((
-                    index,
-                    serde_json::from_slice(&value).context("corrupt segment record")?,
-                ))
-            })
+        let Some(bytes) = self.segments.get(id.as_str())? else { return Ok(Vec::new()) };
+        bytes
+            .chunks(SegmentRecord::SIZE)
+            .zip(0..)
+            .map(|(chunk, index)| Ok((index, SegmentRecord::from_bytes(chunk)?)))
             .collect()
     }
 
-    /// Records an episode as fully enqueued: its segments (replacing any
-    /// beyond `segments.len()`), then the episode record itself.
+    /// Records an episode as fully enqueued: its segments (one value per
+    /// episode, replacing the old list), then the episode record itself.
     pub fn record_episode(
         &self,
         id: &EpisodeId,
         record: &EpisodeRecord,
         segments: &[SegmentRecord],
     ) -> anyhow::Result<()> {
-        let mut batch = sled::Batch::default();
-        for (index, _) in self.segments(id)? {
-            if index as usize >= segments.len() {
-                batch.remove(segment_key(id, index));
-            }
-        }
-        for (index, segment) in segments.iter().enumerate() {
-            batch.insert(segment_key(id, index as u32), serde_json::to_vec(segment)?);
-        }
-        self.segments.apply_batch(batch)?;
-        self.episodes
-            .insert(id.as_str(), serde_json::to_vec(record)?)?;
+        let bytes: Vec<u8> = segments.iter().flat_map(|s| s.to_bytes()).collect();
+        self.segments.insert(id.as_str(), bytes)?;
+        self.episodes.insert(id.as_str(), serde_json::to_vec(record)?)?;
         Ok(())
     }
 
@@ -116,8 +112,7 @@ impl Store {
         let mut totals = Totals::default();
         for entry in self.episodes.iter() {
             let (_, value) = entry?;
-            let record: EpisodeRecord =
-                serde_json::from_slice(&value).context("corrupt episode record")?;
+            let record: EpisodeRecord = serde_json::from_slice(&value).context("corrupt episode record")?;
             totals.episodes += 1;
             totals.segments += u64::from(record.segment_count);
         }
@@ -126,24 +121,9 @@ impl Store {
 
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        self.db
-            .flush_async()
-            .await
-            .context("cannot flush the coordinator's store")?;
+        self.db.flush_async().await.context("cannot flush the coordinator's store")?;
         Ok(())
     }
-}
-
-fn segment_prefix(id: &EpisodeId) -> Vec<u8> {
-    let mut key = id.as_str().as_bytes().to_vec();
-    key.push(0);
-    key
-}
-
-fn segment_key(id: &EpisodeId, index: u32) -> Vec<u8> {
-    let mut key = segment_prefix(id);
-    key.extend_from_slice(&index.to_be_bytes());
-    key
 }
 
 #[cfg(test)]
@@ -166,29 +146,16 @@ mod tests {
     async fn records_survive_reopening_and_shrinking_episodes_lose_old_segments() {
         let dir = tempfile::tempdir().unwrap();
         let id = EpisodeId::parse("show/a").unwrap();
-        let seg = |n: u8| SegmentRecord {
-            content_hash: ContentHash([n; 32]),
-            generation: 0,
-        };
+        let seg = |n: u8| SegmentRecord { content_hash: ContentHash([n; 16]), generation: 0 };
         {
             let store = Store::open(dir.path()).unwrap();
-            store
-                .record_episode(&id, &record(3), &[seg(1), seg(2), seg(3)])
-                .unwrap();
-            store
-                .record_episode(&id, &record(2), &[seg(1), seg(9)])
-                .unwrap();
+            store.record_episode(&id, &record(3), &[seg(1), seg(2), seg(3)]).unwrap();
+            store.record_episode(&id, &record(2), &[seg(1), seg(9)]).unwrap();
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.episode(&id).unwrap(), Some(record(2)));
         assert_eq!(store.segments(&id).unwrap(), vec![(0, seg(1)), (1, seg(9))]);
-        assert_eq!(
-            store.totals().unwrap(),
-            Totals {
-                episodes: 1,
-                segments: 2
-            }
-        );
+        assert_eq!(store.totals().unwrap(), Totals { episodes: 1, segments: 2 });
     }
 }

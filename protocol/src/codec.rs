@@ -13,9 +13,7 @@ pub const VERSION: u8 = 1;
 pub enum CodecError {
     #[error("empty message")]
     Empty,
-    #[error(
-        "message has encoding version {0}, this build reads version {VERSION}: upgrade podmine"
-    )]
+    #[error("message has encoding version {0}, this build reads version {VERSION}: upgrade podmine")]
     UnknownVersion(u8),
     #[error("message has {0} bytes after its end")]
     TrailingBytes(usize),
@@ -77,15 +75,9 @@ mod tests {
     fn rejects_unknown_version_and_trailing_bytes() {
         let mut bytes = encode(&task("hi".into(), None, 0)).unwrap();
         bytes.push(0);
-        assert!(matches!(
-            decode::<Task>(&bytes),
-            Err(CodecError::TrailingBytes(1))
-        ));
+        assert!(matches!(decode::<Task>(&bytes), Err(CodecError::TrailingBytes(1))));
         bytes[0] = 9;
-        assert!(matches!(
-            decode::<Task>(&bytes),
-            Err(CodecError::UnknownVersion(9))
-        ));
+        assert!(matches!(decode::<Task>(&bytes), Err(CodecError::UnknownVersion(9))));
         assert!(matches!(decode::<Task>(&[]), Err(CodecError::Empty)));
     }
 

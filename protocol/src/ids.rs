@@ -7,8 +7,8 @@
 //! whose text, times or speaker changed.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 /// Why a string is not a valid id.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,10 +38,7 @@ impl EpisodeId {
         if id.chars().any(|c| c.is_control() || c == '\\') {
             return Err(IdError::BadCharacter(id.to_owned()));
         }
-        if id
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-        {
+        if id.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
             return Err(IdError::BadComponent(id.to_owned()));
         }
         Ok(Self(id.to_owned()))
@@ -59,16 +56,10 @@ impl EpisodeId {
         let slug: String = self
             .0
             .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
             .take(SLUG_CHARS)
             .collect();
-        let digest = Sha256::digest(self.0.as_bytes());
+        let digest = xxh3_128(self.0.as_bytes()).to_le_bytes();
         format!("{slug}-{}", hex(&digest[..5]))
     }
 }
@@ -96,10 +87,7 @@ impl SegmentKey {
         let bad = || IdError::BadSegmentKey(key.to_owned());
         let (episode, index) = key.rsplit_once('#').ok_or_else(bad)?;
         let index = index.parse().map_err(|_| bad())?;
-        Ok(Self {
-            episode: EpisodeId::parse(episode)?,
-            index,
-        })
+        Ok(Self { episode: EpisodeId::parse(episode)?, index })
     }
 }
 
@@ -109,19 +97,26 @@ impl fmt::Display for SegmentKey {
     }
 }
 
-/// SHA-256 of a segment's content (episode, index, times, speaker, text).
+/// A 128-bit content hash (XXH3-128) of a segment's content or a file's
+/// bytes. It identifies content; it is not a security boundary, and 128 bits
+/// make an accidental collision among a few million segments negligible.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ContentHash(pub [u8; 32]);
+pub struct ContentHash(pub [u8; 16]);
 
 impl ContentHash {
     /// Hashes length-prefixed fields so that no two field lists share a hash.
     pub fn of_fields(fields: &[&[u8]]) -> Self {
-        let mut hasher = Sha256::new();
+        let mut hasher = Xxh3::new();
         for field in fields {
-            hasher.update((field.len() as u64).to_le_bytes());
+            hasher.update(&(field.len() as u64).to_le_bytes());
             hasher.update(field);
         }
-        Self(hasher.finalize().into())
+        Self(hasher.digest128().to_le_bytes())
+    }
+
+    /// Hash of a whole byte string (a file).
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        Self(xxh3_128(bytes).to_le_bytes())
     }
 
     /// Short hex form for logs and message ids.
@@ -138,13 +133,13 @@ impl fmt::Display for ContentHash {
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -154,18 +149,9 @@ mod tests {
     #[test]
     fn episode_ids_reject_escapes_and_empty_parts() {
         assert_eq!(EpisodeId::parse(""), Err(IdError::Empty));
-        assert!(matches!(
-            EpisodeId::parse("a/../b"),
-            Err(IdError::BadComponent(_))
-        ));
-        assert!(matches!(
-            EpisodeId::parse("/abs"),
-            Err(IdError::BadComponent(_))
-        ));
-        assert!(matches!(
-            EpisodeId::parse("a\nb"),
-            Err(IdError::BadCharacter(_))
-        ));
+        assert!(matches!(EpisodeId::parse("a/../b"), Err(IdError::BadComponent(_))));
+        assert!(matches!(EpisodeId::parse("/abs"), Err(IdError::BadComponent(_))));
+        assert!(matches!(EpisodeId::parse("a\nb"), Err(IdError::BadCharacter(_))));
         assert!(EpisodeId::parse("show/101_NIPS_’17 #357, @x").is_ok());
     }
 
@@ -176,11 +162,7 @@ mod tests {
         let (ta, tb) = (a.subject_token(), b.subject_token());
         assert_ne!(ta, tb, "same slug, different ids");
         for t in [ta, tb] {
-            assert!(
-                t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-                "{t}"
-            );
+            assert!(t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{t}");
         }
     }
 
@@ -193,9 +175,6 @@ mod tests {
 
     #[test]
     fn content_hash_separates_fields() {
-        assert_ne!(
-            ContentHash::of_fields(&[b"ab", b"c"]),
-            ContentHash::of_fields(&[b"a", b"bc"])
-        );
+        assert_ne!(ContentHash::of_fields(&[b"ab", b"c"]), ContentHash::of_fields(&[b"a", b"bc"]));
     }
 }

@@ -13,20 +13,12 @@ pub fn task(key: &SegmentKey) -> String {
 
 /// Subject of the result for one segment.
 pub fn result(key: &SegmentKey) -> String {
-    format!(
-        "{ROOT}.result.{}.{}",
-        key.episode.subject_token(),
-        key.index
-    )
+    format!("{ROOT}.result.{}.{}", key.episode.subject_token(), key.index)
 }
 
 /// Subject of the failure record (dead letter) for one segment.
 pub fn failed(key: &SegmentKey) -> String {
-    format!(
-        "{ROOT}.failed.{}.{}",
-        key.episode.subject_token(),
-        key.index
-    )
+    format!("{ROOT}.failed.{}.{}", key.episode.subject_token(), key.index)
 }
 
 /// Every task subject of one episode (for purging an episode's stale tasks).
@@ -44,10 +36,7 @@ mod tests {
         let key = SegmentKey::new(EpisodeId::parse("a b/c.d#e").unwrap(), 7);
         for subject in [task(&key), result(&key), failed(&key)] {
             assert_eq!(subject.split('.').count(), 4, "{subject}");
-            assert!(
-                !subject.contains(' ') && subject.ends_with(".7"),
-                "{subject}"
-            );
+            assert!(!subject.contains(' ') && subject.ends_with(".7"), "{subject}");
         }
     }
 }

@@ -66,11 +66,7 @@ impl Task {
             self.segment.episode.subject_token(),
             self.segment.index,
             self.segment.content_hash().short()
-        ) + &if self.generation > 0 {
-            format!(":g{}", self.generation)
-        } else {
-            String::new()
-        }
+        ) + &if self.generation > 0 { format!(":g{}", self.generation) } else { String::new() }
     }
 }
 
@@ -100,10 +96,7 @@ mod tests {
             generation,
         };
         assert_eq!(task("hello", 0).message_id(), task("hello", 0).message_id());
-        assert_ne!(
-            task("hello", 0).message_id(),
-            task("hello!", 0).message_id()
-        );
+        assert_ne!(task("hello", 0).message_id(), task("hello!", 0).message_id());
         assert_ne!(task("hello", 0).message_id(), task("hello", 1).message_id());
     }
 }

@@ -5,12 +5,7 @@
 /// Formats milliseconds as `HH:MM:SS` (hours grow past 99 if they must).
 pub fn format_hms(ms: u64) -> String {
     let secs = ms / 1000;
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
 /// Parses `[[H:]M:]S[.frac|,frac]` into milliseconds. Every part is decimal
@@ -86,9 +81,7 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_clock() {
-        for bad in [
-            "", "laughs", "12", "1:2:3:4", "00:61", "a:00", "00:00.x", "-1:00", "00:00.",
-        ] {
+        for bad in ["", "laughs", "12", "1:2:3:4", "00:61", "a:00", "00:00.x", "-1:00", "00:00."] {
             assert_eq!(parse_clock(bad), None, "{bad:?}");
         }
     }

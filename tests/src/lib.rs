@@ -1,1 +1,16 @@
+//! # podmine-tests: the integration-test harness
+//!
+//! Starts real `nats-server` processes on free ports with temp store dirs
+//! ([`NatsServer`]), kills (`SIGKILL`) and restarts them on the same port and
+//! store, and finds the workspace's binaries. No broker is mocked.
+//!
+//! ## Layout
+//! - [`nats`]: the server harness.
+//! - [`binaries`]: paths of the built `coordinator` and `worker` binaries.
+//! - [`wait`]: bounded polling, instead of fixed sleeps.
 
+pub mod binaries;
+pub mod nats;
+pub mod wait;
+
+pub use nats::NatsServer;

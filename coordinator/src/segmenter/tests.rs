@@ -2,31 +2,15 @@ use super::*;
 use proptest::prelude::*;
 
 fn cue(start_ms: u64, end_ms: u64, speaker: Option<&str>, text: &str) -> Cue {
-    Cue {
-        start_ms,
-        end_ms,
-        speaker: speaker.map(Into::into),
-        text: text.into(),
-        estimated: false,
-    }
+    Cue { start_ms, end_ms, speaker: speaker.map(Into::into), text: text.into(), estimated: false }
 }
 
 #[test]
 fn groups_short_cues_to_the_target_at_cue_boundaries() {
-    let cues: Vec<Cue> = (0..10)
-        .map(|i| cue(i * 10_000, (i + 1) * 10_000, None, &format!("cue {i}.")))
-        .collect();
+    let cues: Vec<Cue> = (0..10).map(|i| cue(i * 10_000, (i + 1) * 10_000, None, &format!("cue {i}."))).collect();
     let drafts = drafts(&cues, 30_000);
     let bounds: Vec<(u64, u64)> = drafts.iter().map(|d| (d.start_ms, d.end_ms)).collect();
-    assert_eq!(
-        bounds,
-        vec![
-            (0, 30_000),
-            (30_000, 60_000),
-            (60_000, 90_000),
-            (90_000, 100_000)
-        ]
-    );
+    assert_eq!(bounds, vec![(0, 30_000), (30_000, 60_000), (60_000, 90_000), (90_000, 100_000)]);
 }
 
 #[test]
@@ -34,26 +18,13 @@ fn splits_an_over_long_cue_at_sentence_ends() {
     let text = "One two three four. Five six seven eight. Nine ten eleven twelve.";
     let drafts = drafts(&[cue(0, 90_000, Some("A"), text)], 30_000);
     let texts: Vec<&str> = drafts.iter().map(|d| d.pieces[0].text.as_str()).collect();
-    assert_eq!(
-        texts,
-        vec![
-            "One two three four.",
-            "Five six seven eight.",
-            "Nine ten eleven twelve."
-        ]
-    );
+    assert_eq!(texts, vec!["One two three four.", "Five six seven eight.", "Nine ten eleven twelve."]);
     assert_eq!((drafts[1].start_ms, drafts[1].end_ms), (30_000, 60_000));
 }
 
 #[test]
 fn a_long_silence_closes_a_short_segment() {
-    let drafts = drafts(
-        &[
-            cue(0, 2_000, None, "Hi."),
-            cue(300_000, 310_000, None, "Later."),
-        ],
-        30_000,
-    );
+    let drafts = drafts(&[cue(0, 2_000, None, "Hi."), cue(300_000, 310_000, None, "Later.")], 30_000);
     assert_eq!(drafts.len(), 2);
 }
 
@@ -73,25 +44,15 @@ fn renders_speaker_changes_inside_a_segment() {
 
 /// Cues in order with gaps, at most 3 s per word (as real speech is).
 fn arbitrary_cues() -> impl Strategy<Value = Vec<Cue>> {
-    let one = (
-        0u64..60_000,
-        0u64..3_000,
-        proptest::option::of("[AB]"),
-        proptest::collection::vec("[a-z]{1,8}[.?]?", 1..40),
-    );
+    let one =
+        (0u64..60_000, 0u64..3_000, proptest::option::of("[AB]"), proptest::collection::vec("[a-z]{1,8}[.?]?", 1..40));
     proptest::collection::vec(one, 1..60).prop_map(|raw| {
         let mut at = 0;
         raw.into_iter()
             .map(|(gap, ms_per_word, speaker, words)| {
                 let start = at + gap;
                 at = start + ms_per_word * words.len() as u64;
-                Cue {
-                    start_ms: start,
-                    end_ms: at,
-                    speaker,
-                    text: words.join(" "),
-                    estimated: false,
-                }
+                Cue { start_ms: start, end_ms: at, speaker, text: words.join(" "), estimated: false }
             })
             .collect()
     })

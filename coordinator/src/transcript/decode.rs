@@ -25,13 +25,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ReadError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ReadError::Empty);
     }
-    let controls = bytes
-        .iter()
-        .filter(|&&b| b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c)))
-        .count();
-    if controls > 0
-        && (bytes.contains(&0) || controls as f64 / bytes.len() as f64 > MAX_CONTROL_SHARE)
-    {
+    let controls =
+        bytes.iter().filter(|&&b| b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c))).count();
+    if controls > 0 && (bytes.contains(&0) || controls as f64 / bytes.len() as f64 > MAX_CONTROL_SHARE) {
         return Err(ReadError::Binary);
     }
     let text = match String::from_utf8(bytes.to_vec()) {
@@ -50,17 +46,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ReadError> {
 }
 
 fn finish(text: String, warnings: Vec<String>) -> Result<Decoded, ReadError> {
-    let text = if text.contains('\r') {
-        text.replace("\r\n", "\n").replace('\r', "\n")
-    } else {
-        text
-    };
+    let text = if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text };
     let (title, body) = split_front_matter(&text);
-    let decoded = Decoded {
-        title,
-        text: body.to_owned(),
-        warnings,
-    };
+    let decoded = Decoded { title, text: body.to_owned(), warnings };
     if decoded.text.trim().is_empty() {
         return Err(ReadError::Empty);
     }
@@ -75,13 +63,7 @@ fn decode_utf16_with_bom(bytes: &[u8]) -> Option<String> {
     };
     let units: Vec<u16> = bytes[2..]
         .chunks_exact(2)
-        .map(|p| {
-            if little_endian {
-                u16::from_le_bytes([p[0], p[1]])
-            } else {
-                u16::from_be_bytes([p[0], p[1]])
-            }
-        })
+        .map(|p| if little_endian { u16::from_le_bytes([p[0], p[1]]) } else { u16::from_be_bytes([p[0], p[1]]) })
         .collect();
     Some(String::from_utf16_lossy(&units))
 }
@@ -91,18 +73,16 @@ fn split_front_matter(text: &str) -> (Option<String>, &str) {
     let Some(rest) = text.strip_prefix("---\n") else {
         return (None, text);
     };
-    let Some(end) = rest.find("\n---\n").map(|i| (i, i + 5)).or_else(|| {
-        rest.strip_suffix("\n---")
-            .map(|head| (head.len(), rest.len()))
-    }) else {
+    let Some(end) = rest
+        .find("\n---\n")
+        .map(|i| (i, i + 5))
+        .or_else(|| rest.strip_suffix("\n---").map(|head| (head.len(), rest.len())))
+    else {
         return (None, text);
     };
     let (header, body) = (&rest[..end.0], &rest[end.1..]);
     let title = header.lines().find_map(|line| {
-        let value = line
-            .strip_prefix("title:")?
-            .trim()
-            .trim_matches(['"', '\'']);
+        let value = line.strip_prefix("title:")?.trim().trim_matches(['"', '\'']);
         (!value.is_empty()).then(|| value.to_owned())
     });
     (title, body)
@@ -123,36 +103,26 @@ mod tests {
     fn decodes_invalid_utf8_lossily_with_a_warning() {
         let decoded = decode(b"caf\xE9 au lait").unwrap();
         assert_eq!(decoded.text, "caf\u{FFFD} au lait");
-        assert!(
-            decoded.warnings[0].contains("offset 3"),
-            "{:?}",
-            decoded.warnings
-        );
+        assert!(decoded.warnings[0].contains("offset 3"), "{:?}", decoded.warnings);
     }
 
     #[test]
     fn refuses_empty_and_binary() {
         assert!(matches!(decode(b""), Err(ReadError::Empty)));
         assert!(matches!(decode(b" \n\t\n"), Err(ReadError::Empty)));
-        assert!(matches!(
-            decode(b"ID3\x03\x00\x00\x00\x00\x0f\x76"),
-            Err(ReadError::Binary)
-        ));
+        assert!(matches!(decode(b"ID3\x03\x00\x00\x00\x00\x0f\x76"), Err(ReadError::Binary)));
     }
 
     #[test]
     fn reads_utf16_with_bom() {
-        let bytes: Vec<u8> = [0xFF, 0xFE]
-            .into_iter()
-            .chain("hi there".encode_utf16().flat_map(u16::to_le_bytes))
-            .collect();
+        let bytes: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain("hi there".encode_utf16().flat_map(u16::to_le_bytes)).collect();
         assert_eq!(decode(&bytes).unwrap().text, "hi there");
     }
 
     #[test]
     fn splits_yaml_front_matter() {
-        let decoded =
-            decode(b"---\ntitle: \"Ep 1: Intro\"\ndate: 2024\n---\n**A:** hello").unwrap();
+        let decoded = decode(b"---\ntitle: \"Ep 1: Intro\"\ndate: 2024\n---\n**A:** hello").unwrap();
         assert_eq!(decoded.title.as_deref(), Some("Ep 1: Intro"));
         assert_eq!(decoded.text, "**A:** hello");
     }

@@ -14,44 +14,30 @@ pub fn parse(text: &str) -> Result<(Format, Vec<RawCue>), ReadError> {
     })?;
     match &value {
         Value::Object(object) => match object.get("segments") {
-            Some(Value::Array(segments)) => Ok((
-                Format::WhisperJson,
-                segments.iter().filter_map(whisper_cue).collect(),
-            )),
+            Some(Value::Array(segments)) => {
+                Ok((Format::WhisperJson, segments.iter().filter_map(whisper_cue).collect()))
+            }
             _ => match object.get("text") {
                 // Whisper output without segments: one untimed block of text.
-                Some(Value::String(text)) => Ok((
-                    Format::WhisperJson,
-                    vec![RawCue {
-                        text: text.clone(),
-                        ..RawCue::default()
-                    }],
-                )),
-                _ => Err(ReadError::NotTranscript(
-                    "a JSON object without `segments` or `text`".into(),
-                )),
+                Some(Value::String(text)) => {
+                    Ok((Format::WhisperJson, vec![RawCue { text: text.clone(), ..RawCue::default() }]))
+                }
+                _ => Err(ReadError::NotTranscript("a JSON object without `segments` or `text`".into())),
             },
         },
-        Value::Array(turns) if turns.iter().any(|t| text_of(t).is_some()) => Ok((
-            Format::TurnsJson,
-            turns.iter().filter_map(turn_cue).collect(),
-        )),
-        _ => Err(ReadError::NotTranscript(
-            "JSON that is neither Whisper `segments` nor a list of turns".into(),
-        )),
+        Value::Array(turns) if turns.iter().any(|t| text_of(t).is_some()) => {
+            Ok((Format::TurnsJson, turns.iter().filter_map(turn_cue).collect()))
+        }
+        _ => Err(ReadError::NotTranscript("JSON that is neither Whisper `segments` nor a list of turns".into())),
     }
 }
 
 fn text_of(item: &Value) -> Option<&str> {
-    ["message", "text", "content"]
-        .iter()
-        .find_map(|field| item.get(*field)?.as_str())
+    ["message", "text", "content"].iter().find_map(|field| item.get(*field)?.as_str())
 }
 
 fn speaker_of(item: &Value) -> Option<String> {
-    ["speaker", "name"]
-        .iter()
-        .find_map(|field| speaker::valid_name(item.get(*field)?.as_str()?))
+    ["speaker", "name"].iter().find_map(|field| speaker::valid_name(item.get(*field)?.as_str()?))
 }
 
 /// A time given as seconds (number or numeric string) or as a clock string.
@@ -93,15 +79,9 @@ mod tests {
             {"id":1,"start":4.5,"end":9.25,"text":" Hi.","speaker":"SPEAKER_01"}],"language":"en"}"#;
         let (format, cues) = parse(json).unwrap();
         assert_eq!(format, Format::WhisperJson);
-        assert_eq!(
-            (cues[0].start_ms, cues[0].end_ms, cues[0].text.as_str()),
-            (Some(0), Some(4_500), "Hello there.")
-        );
+        assert_eq!((cues[0].start_ms, cues[0].end_ms, cues[0].text.as_str()), (Some(0), Some(4_500), "Hello there."));
         assert_eq!(cues[0].speaker, None);
-        assert_eq!(
-            (cues[1].end_ms, cues[1].speaker.as_deref()),
-            (Some(9_250), Some("SPEAKER_01"))
-        );
+        assert_eq!((cues[1].end_ms, cues[1].speaker.as_deref()), (Some(9_250), Some("SPEAKER_01")));
     }
 
     #[test]
@@ -116,13 +96,7 @@ mod tests {
 
     #[test]
     fn refuses_json_that_is_not_a_transcript() {
-        assert!(matches!(
-            parse(r#"[{"epnum":1,"title":"x"}]"#),
-            Err(ReadError::NotTranscript(_))
-        ));
-        assert!(matches!(
-            parse(r#"{"a":1}"#),
-            Err(ReadError::NotTranscript(_))
-        ));
+        assert!(matches!(parse(r#"[{"epnum":1,"title":"x"}]"#), Err(ReadError::NotTranscript(_))));
+        assert!(matches!(parse(r#"{"a":1}"#), Err(ReadError::NotTranscript(_))));
     }
 }

@@ -87,11 +87,7 @@ pub enum ReadError {
     #[error("binary file (not text): is this audio or an archive?")]
     Binary,
     #[error("invalid JSON at line {line}, column {column}: {message}")]
-    InvalidJson {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    InvalidJson { line: usize, column: usize, message: String },
     #[error("not a transcript: {0}")]
     NotTranscript(String),
     #[error("no words found ({0})")]
@@ -107,24 +103,11 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Transcript, ReadError> {
     if cues.is_empty() {
         return Err(ReadError::NoText(format));
     }
-    Ok(Transcript {
-        format,
-        title: decoded.title,
-        cues,
-        warnings,
-    })
+    Ok(Transcript { format, title: decoded.title, cues, warnings })
 }
 
-fn parse_by_content(
-    path: &Path,
-    text: &str,
-    warnings: &mut Vec<String>,
-) -> Result<(Format, Vec<RawCue>), ReadError> {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+fn parse_by_content(path: &Path, text: &str, warnings: &mut Vec<String>) -> Result<(Format, Vec<RawCue>), ReadError> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let head = text.trim_start();
     if head.starts_with("WEBVTT") {
         return Ok((Format::WebVtt, subtitles::parse(text, warnings)));
@@ -142,24 +125,10 @@ fn parse_by_content(
         return json::parse(text);
     }
     if subtitles::looks_like_srt(text) || extension == "srt" || extension == "vtt" {
-        return Ok((
-            if extension == "vtt" {
-                Format::WebVtt
-            } else {
-                Format::Srt
-            },
-            subtitles::parse(text, warnings),
-        ));
+        return Ok((if extension == "vtt" { Format::WebVtt } else { Format::Srt }, subtitles::parse(text, warnings)));
     }
     let (raw, anchors) = text::parse(text);
-    Ok((
-        if anchors > 0 {
-            Format::TimestampedText
-        } else {
-            Format::UntimedText
-        },
-        raw,
-    ))
+    Ok((if anchors > 0 { Format::TimestampedText } else { Format::UntimedText }, raw))
 }
 
 #[cfg(test)]
@@ -168,11 +137,7 @@ mod tests {
 
     #[test]
     fn srt_content_wins_over_a_txt_extension() {
-        let t = read(
-            Path::new("x.txt"),
-            b"1\n00:00:01,000 --> 00:00:02,000\nhello\n",
-        )
-        .unwrap();
+        let t = read(Path::new("x.txt"), b"1\n00:00:01,000 --> 00:00:02,000\nhello\n").unwrap();
         assert_eq!(t.format, Format::Srt);
         assert_eq!((t.cues[0].start_ms, t.cues[0].end_ms), (1000, 2000));
     }
@@ -186,14 +151,7 @@ mod tests {
 
     #[test]
     fn truncated_json_names_the_place() {
-        let err = read(
-            Path::new("x.json"),
-            b"[{\"speaker\": \"A\", \"time\": \"00:00:01\", \"mess",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, ReadError::InvalidJson { line: 1, .. }),
-            "{err}"
-        );
+        let err = read(Path::new("x.json"), b"[{\"speaker\": \"A\", \"time\": \"00:00:01\", \"mess").unwrap_err();
+        assert!(matches!(err, ReadError::InvalidJson { line: 1, .. }), "{err}");
     }
 }

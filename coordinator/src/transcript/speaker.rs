@@ -8,10 +8,7 @@ const MAX_NAME_WORDS: usize = 6;
 /// Splits a leading speaker label off `text`: returns (speaker, rest).
 pub fn split_label(text: &str) -> (Option<String>, &str) {
     let text = text.trim_start();
-    if let Some(rest) = text
-        .strip_prefix("<v")
-        .filter(|r| r.starts_with([' ', '.']))
-    {
+    if let Some(rest) = text.strip_prefix("<v").filter(|r| r.starts_with([' ', '.'])) {
         if let Some(end) = rest.find('>') {
             let inner = rest[..end].trim_start();
             // `<v.class Name>`: classes come first, then the name.
@@ -66,32 +63,17 @@ mod tests {
 
     #[test]
     fn reads_the_label_spellings() {
-        assert_eq!(
-            split_label("[Amit Varma]: Ram Singh"),
-            (Some("Amit Varma".into()), "Ram Singh")
-        );
-        assert_eq!(
-            split_label("<v Roger Bingham>We are in"),
-            (Some("Roger Bingham".into()), "We are in")
-        );
-        assert_eq!(
-            split_label("<v Neil>Yes.</v>"),
-            (Some("Neil".into()), "Yes.")
-        );
-        assert_eq!(
-            split_label("**Adam Stacoviak:** Spencer"),
-            (Some("Adam Stacoviak".into()), "Spencer")
-        );
+        assert_eq!(split_label("[Amit Varma]: Ram Singh"), (Some("Amit Varma".into()), "Ram Singh"));
+        assert_eq!(split_label("<v Roger Bingham>We are in"), (Some("Roger Bingham".into()), "We are in"));
+        assert_eq!(split_label("<v Neil>Yes.</v>"), (Some("Neil".into()), "Yes."));
+        assert_eq!(split_label("**Adam Stacoviak:** Spencer"), (Some("Adam Stacoviak".into()), "Spencer"));
         assert_eq!(split_label("**Jerod**: hi"), (Some("Jerod".into()), "hi"));
     }
 
     #[test]
     fn leaves_text_that_is_not_a_label() {
         assert_eq!(split_label("[laughs] so"), (None, "[laughs] so"));
-        assert_eq!(
-            split_label("**$102M per employee** wow"),
-            (None, "**$102M per employee** wow")
-        );
+        assert_eq!(split_label("**$102M per employee** wow"), (None, "**$102M per employee** wow"));
         assert_eq!(split_label("[00:12]: hi"), (None, "[00:12]: hi"));
     }
 }

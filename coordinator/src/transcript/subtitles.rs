@@ -10,9 +10,7 @@ use protocol::timestamp::parse_clock;
 
 /// True when the text has the shape of SRT: a timing line near the start.
 pub fn looks_like_srt(text: &str) -> bool {
-    text.lines()
-        .take(20)
-        .any(|line| parse_timing(line).is_some())
+    text.lines().take(20).any(|line| parse_timing(line).is_some())
 }
 
 /// Parses `00:00:01,000 --> 00:00:02,500 align:start` into milliseconds.
@@ -42,11 +40,7 @@ pub fn parse(text: &str, warnings: &mut Vec<String>) -> Vec<RawCue> {
                     (None, None)
                 }
             };
-            cues.push(RawCue {
-                start_ms,
-                end_ms,
-                ..RawCue::default()
-            });
+            cues.push(RawCue { start_ms, end_ms, ..RawCue::default() });
             in_text = true;
             skipping_block = false;
             continue;
@@ -73,9 +67,7 @@ pub fn parse(text: &str, warnings: &mut Vec<String>) -> Vec<RawCue> {
         }
     }
     if bad_timings > 0 {
-        warnings.push(format!(
-            "{bad_timings} timing line(s) could not be read; their times were interpolated"
-        ));
+        warnings.push(format!("{bad_timings} timing line(s) could not be read; their times were interpolated"));
     }
     cues
 }
@@ -94,8 +86,7 @@ fn strip_tags(line: &str) -> String {
         return line.to_owned();
     }
     let (keep, rest) = if line.starts_with("<v") {
-        line.find('>')
-            .map_or(("", line), |end| line.split_at(end + 1))
+        line.find('>').map_or(("", line), |end| line.split_at(end + 1))
     } else {
         ("", line)
     };
@@ -109,10 +100,7 @@ fn strip_tags(line: &str) -> String {
             _ => {}
         }
     }
-    out.replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", " ")
+    out.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&nbsp;", " ")
 }
 
 #[cfg(test)]
@@ -125,10 +113,7 @@ mod tests {
         let cues = parse(srt, &mut Vec::new());
         assert_eq!(cues.len(), 2);
         assert_eq!(cues[0].text, "Hello and welcome to the show");
-        assert_eq!(
-            (cues[1].start_ms, cues[1].end_ms),
-            (Some(16_240), Some(21_280))
-        );
+        assert_eq!((cues[1].start_ms, cues[1].end_ms), (Some(16_240), Some(21_280)));
         assert_eq!(cues[1].text, "people doing things that spill over");
     }
 
@@ -146,10 +131,7 @@ mod tests {
     #[test]
     fn keeps_text_of_a_broken_timing_line() {
         let mut warnings = Vec::new();
-        let cues = parse(
-            "1\n00:00:01,000 --> 00:00:02,000\none\n\n2\n00:00:0x --> ??\ntwo\n",
-            &mut warnings,
-        );
+        let cues = parse("1\n00:00:01,000 --> 00:00:02,000\none\n\n2\n00:00:0x --> ??\ntwo\n", &mut warnings);
         assert_eq!(cues[1].text, "two");
         assert_eq!(cues[1].start_ms, None);
         assert_eq!(warnings.len(), 1);

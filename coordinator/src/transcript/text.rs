@@ -28,20 +28,10 @@ pub fn parse(text: &str) -> (Vec<RawCue>, usize) {
         for (start_ms, end_ms, piece) in split_at_timestamps(&rest, label_time) {
             anchors += usize::from(start_ms.is_some());
             if !piece.is_empty() {
-                cues.push(RawCue {
-                    start_ms,
-                    end_ms,
-                    speaker: current_speaker.clone(),
-                    text: piece,
-                });
+                cues.push(RawCue { start_ms, end_ms, speaker: current_speaker.clone(), text: piece });
             } else if start_ms.is_some() {
                 // A timestamp with no words after it on its line anchors the next line.
-                cues.push(RawCue {
-                    start_ms,
-                    end_ms,
-                    speaker: current_speaker.clone(),
-                    text: String::new(),
-                });
+                cues.push(RawCue { start_ms, end_ms, speaker: current_speaker.clone(), text: String::new() });
             }
         }
     }
@@ -86,20 +76,14 @@ fn bracket_time(inside: &str) -> Option<(u64, Option<u64>)> {
 }
 
 /// Splits a line at its timestamps: pieces of (start, end, text).
-fn split_at_timestamps(
-    line: &str,
-    first_start: Option<u64>,
-) -> Vec<(Option<u64>, Option<u64>, String)> {
+fn split_at_timestamps(line: &str, first_start: Option<u64>) -> Vec<(Option<u64>, Option<u64>, String)> {
     const MAX_BRACKET: usize = 40;
     let mut pieces = Vec::new();
     let (mut start, mut end) = (first_start, None);
     let mut text_from = 0;
     let mut search_from = 0;
     while let Some(open) = line[search_from..].find('[').map(|i| i + search_from) {
-        let close = line[open..]
-            .find(']')
-            .map(|i| i + open)
-            .filter(|&c| c - open <= MAX_BRACKET);
+        let close = line[open..].find(']').map(|i| i + open).filter(|&c| c - open <= MAX_BRACKET);
         match close.and_then(|c| bracket_time(&line[open + 1..c]).map(|t| (c, t))) {
             Some((close, (ms, end_ms))) => {
                 let before = line[text_from..open].trim();
@@ -183,12 +167,7 @@ mod tests {
     use super::*;
 
     fn cue(start: Option<u64>, speaker: Option<&str>, text: &str) -> RawCue {
-        RawCue {
-            start_ms: start,
-            end_ms: None,
-            speaker: speaker.map(Into::into),
-            text: text.into(),
-        }
+        RawCue { start_ms: start, end_ms: None, speaker: speaker.map(Into::into), text: text.into() }
     }
 
     #[test]
@@ -201,11 +180,7 @@ mod tests {
             vec![
                 cue(None, Some("Adam"), "Hello... [laughter]"),
                 cue(Some(266_000), Some("Spencer"), "It is."),
-                cue(
-                    Some(312_000),
-                    Some("Spencer"),
-                    "Then you got manuals shipped."
-                ),
+                cue(Some(312_000), Some("Spencer"), "Then you got manuals shipped."),
                 cue(Some(6_008_000), Some("Adam"), "Late"),
                 cue(Some(7_076_070), Some("Adam"), "later"),
             ]
@@ -217,19 +192,10 @@ mod tests {
         let text = "Ada Lovelace (00:01:05): Numbers first.\n[Bob] [02:10] Then words.\n[12.00 --> 15.50] Seconds form.\n**Jerod Santo:**\n\nLabel on its own line.";
         let (cues, anchors) = parse(text);
         assert_eq!(anchors, 3);
-        assert_eq!(
-            cues[0],
-            cue(Some(65_000), Some("Ada Lovelace"), "Numbers first.")
-        );
+        assert_eq!(cues[0], cue(Some(65_000), Some("Ada Lovelace"), "Numbers first."));
         assert_eq!(cues[1], cue(Some(130_000), Some("Bob"), "Then words."));
-        assert_eq!(
-            (cues[2].start_ms, cues[2].end_ms),
-            (Some(12_000), Some(15_500))
-        );
-        assert_eq!(
-            cues[3],
-            cue(None, Some("Jerod Santo"), "Label on its own line.")
-        );
+        assert_eq!((cues[2].start_ms, cues[2].end_ms), (Some(12_000), Some(15_500)));
+        assert_eq!(cues[3], cue(None, Some("Jerod Santo"), "Label on its own line."));
     }
 
     #[test]
