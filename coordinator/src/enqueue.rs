@@ -31,7 +31,9 @@ pub struct EnqueueSettings {
 /// Episodes prepared ahead of the publisher (bounds memory: ~120 tasks each).
 const PREPARED_AHEAD: usize = 16;
 
-/// Where tasks go: a real server, or nowhere (`--dry-run`).
+/// Where tasks go: a real server, or nowhere (`--dry-run`). One value per run,
+/// so the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Target {
     Server { js: jetstream::Context, store: Store },
     DryRun,

@@ -1,5 +1,6 @@
 //! Every file in ../shared/corpus is read, and each format's cues, times and
 //! text are checked against the file itself (read here independently).
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use coordinator::segmenter;
 use coordinator::transcript::{self, timeline::speaking_ms, Format, Transcript};

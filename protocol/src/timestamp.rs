@@ -55,7 +55,7 @@ pub fn parse_seconds(text: &str) -> Option<u64> {
 
 /// Converts non-negative, finite seconds to milliseconds.
 pub fn secs_to_ms(secs: f64) -> Option<u64> {
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| (secs * 1000.0).round() as u64)
+    (0.0..1e9).contains(&secs).then(|| (secs * 1000.0).round() as u64)
 }
 
 #[cfg(test)]

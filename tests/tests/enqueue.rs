@@ -1,5 +1,6 @@
 //! `coordinator enqueue` against a real nats-server: exactly one task per
 //! segment however often it runs, after a kill -9, with new and edited files.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use futures::TryStreamExt;
 use podmine_tests::{binaries, NatsServer};
@@ -87,7 +88,7 @@ impl Fixture {
 
     /// Messages on each task subject.
     async fn tasks_per_subject(&self) -> HashMap<String, usize> {
-        let mut stream = self.stream().await;
+        let stream = self.stream().await;
         stream.info_with_subjects("podmine.task.>").await.unwrap().try_collect().await.unwrap()
     }
 
