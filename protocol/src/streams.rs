@@ -48,23 +48,19 @@ pub fn tasks(options: StreamOptions) -> stream::Config {
 
 /// Results: one subject per segment; the last message on a subject is the answer.
 pub fn results(options: StreamOptions) -> stream::Config {
-    stream::Config {
-        name: RESULTS.into(),
-        subjects: vec![format!("{}.result.>", crate::subjects::ROOT)],
-        retention: stream::RetentionPolicy::Limits,
-        storage: stream::StorageType::File,
-        duplicate_window: DEDUP_WINDOW,
-        num_replicas: options.replicas,
-        allow_direct: true,
-        ..Default::default()
-    }
+    kept_per_segment(RESULTS, "result", options)
 }
 
 /// Dead letters: failures with their reason and raw model output.
 pub fn failed(options: StreamOptions) -> stream::Config {
+    kept_per_segment(FAILED, "failed", options)
+}
+
+/// A stream that keeps every message (Limits retention) on `podmine.<kind>.>`.
+fn kept_per_segment(name: &str, kind: &str, options: StreamOptions) -> stream::Config {
     stream::Config {
-        name: FAILED.into(),
-        subjects: vec![format!("{}.failed.>", crate::subjects::ROOT)],
+        name: name.into(),
+        subjects: vec![format!("{}.{kind}.>", crate::subjects::ROOT)],
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
         duplicate_window: DEDUP_WINDOW,
@@ -83,4 +79,19 @@ pub async fn ensure(
         js.create_or_update_stream(config).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_never_expire_or_drop_old_work() {
+        let tasks = tasks(StreamOptions::default());
+        assert_eq!(tasks.retention, stream::RetentionPolicy::WorkQueue);
+        assert_eq!(tasks.discard, stream::DiscardPolicy::New);
+        assert_eq!(tasks.max_age, std::time::Duration::ZERO);
+        assert_eq!(failed(StreamOptions { replicas: 3 }).num_replicas, 3);
+        assert_eq!(results(StreamOptions::default()).subjects, vec!["podmine.result.>".to_owned()]);
+    }
 }
