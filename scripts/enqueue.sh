@@ -14,8 +14,9 @@ hostport="${NATS_URL#nats://}"
 if ! (exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}") 2>/dev/null; then
   mkdir -p "$PODMINE_DATA_DIR/nats"
   echo "starting nats-server (store: $PODMINE_DATA_DIR/nats, log: $PODMINE_DATA_DIR/nats.log)" >&2
-  (cd "$PODMINE_DATA_DIR/nats" && nohup nats-server -c "$OLDPWD/deploy/nats/single-node.conf" \
-     -sd "$PODMINE_DATA_DIR/nats" -p "${hostport#*:}" >"$PODMINE_DATA_DIR/nats.log" 2>&1 &)
+  # The shipped config, with its store in the data dir (a config's store_dir cannot be overridden by -sd).
+  sed "s|^  store_dir: .*|  store_dir: \"$PODMINE_DATA_DIR/nats\"|" deploy/nats/single-node.conf >"$PODMINE_DATA_DIR/nats.conf"
+  nohup nats-server -c "$PODMINE_DATA_DIR/nats.conf" -p "${hostport#*:}" >"$PODMINE_DATA_DIR/nats.log" 2>&1 &
   for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}") 2>/dev/null && break; sleep 0.1; done
 fi
 target/release/coordinator enqueue "$corpus"
