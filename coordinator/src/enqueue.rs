@@ -127,7 +127,7 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
         store.flush().await?;
     }
     producer.await.context("the corpus reader panicked")??;
-    progress.finish(&summary);
+    progress.finish();
     Ok(summary)
 }
 

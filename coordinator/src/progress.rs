@@ -47,7 +47,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self, _summary: &Summary) {
+    pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

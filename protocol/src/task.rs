@@ -61,12 +61,12 @@ impl Task {
     /// tasks share it (dedup absorbs re-publishes); an edited segment or a retry
     /// gets a new one.
     pub fn message_id(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.segment.episode.subject_token(),
-            self.segment.index,
-            self.segment.content_hash().short()
-        ) + &if self.generation > 0 { format!(":g{}", self.generation) } else { String::new() }
+        let segment = &self.segment;
+        let id = format!("{}:{}:{}", segment.episode.subject_token(), segment.index, segment.content_hash().short());
+        match self.generation {
+            0 => id,
+            generation => format!("{id}:g{generation}"),
+        }
     }
 }
 
