@@ -8,16 +8,21 @@
 //!   [`ContentHash`] (and the message id derived from it).
 //! - [`timestamp`]: milliseconds ⇄ `HH:MM:SS` and the timestamp spellings transcripts use.
 //! - [`task`]: [`Segment`] and [`Task`], the unit of work one worker mines.
+//! - [`result`]: [`SegmentResult`], [`FailureRecord`], [`WorkKey`]: what workers publish.
 //! - [`subjects`]: subject names for tasks, results and dead letters.
 //! - [`streams`]: JetStream stream and consumer settings, and `ensure_streams`.
+//! - [`connect`]: connecting to NATS, with errors that say what to start.
 //! - [`codec`]: the one place that names the binary encoding (versioned).
 
 pub mod codec;
+pub mod connect;
 pub mod ids;
+pub mod result;
 pub mod streams;
 pub mod subjects;
 pub mod task;
 pub mod timestamp;
 
 pub use ids::{ContentHash, EpisodeId, IdError, SegmentKey};
+pub use result::{FailureRecord, MiningSpec, Provenance, SegmentResult, Usage, WorkKey};
 pub use task::{Segment, Task};

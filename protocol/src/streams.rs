@@ -1,7 +1,7 @@
 //! JetStream stream settings, declared once. See DESIGN.md "JetStream layout"
 //! for why each setting is what it is.
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, consumer, stream};
 use std::time::Duration;
 
 pub const TASKS: &str = "PODMINE_TASKS";
@@ -66,6 +66,33 @@ fn kept_per_segment(name: &str, kind: &str, options: StreamOptions) -> stream::C
         duplicate_window: DEDUP_WINDOW,
         num_replicas: options.replicas,
         allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// The durable pull consumer every worker shares.
+pub const WORKERS_CONSUMER: &str = "podmine-workers";
+
+/// Deliveries of one task before it is given up (the worker publishes a
+/// failure record on the last one).
+pub const MAX_DELIVER: i64 = 5;
+
+/// Tasks handed out and not yet acked, across all workers. The default (1,000)
+/// would cap a large fleet; each worker pulls only one task per free LLM slot.
+pub const MAX_ACK_PENDING: i64 = 10_000;
+
+/// How long a delivered task may go without an ack or progress before the
+/// server hands it to another worker. Workers send progress every third of it.
+pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(60);
+
+/// The workers' consumer on TASKS.
+pub fn workers_consumer(ack_wait: Duration) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(WORKERS_CONSUMER.into()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait,
+        max_deliver: MAX_DELIVER,
+        max_ack_pending: MAX_ACK_PENDING,
         ..Default::default()
     }
 }

@@ -20,3 +20,7 @@ pub fn path(name: &str) -> PathBuf {
 pub fn coordinator() -> PathBuf {
     path("coordinator")
 }
+
+pub fn worker() -> PathBuf {
+    path("worker")
+}

@@ -6,10 +6,14 @@
 //!
 //! ## Layout
 //! - [`nats`]: the server harness.
+//! - [`fake_llm`]: a fake Ollama/OpenAI server with a capacity model and faults.
+//! - [`mining`]: a corpus enqueued by the real coordinator, and real worker processes.
 //! - [`binaries`]: paths of the built `coordinator` and `worker` binaries.
 //! - [`wait`]: bounded polling, instead of fixed sleeps.
 
 pub mod binaries;
+pub mod fake_llm;
+pub mod mining;
 pub mod nats;
 pub mod wait;
 

@@ -1,13 +1,48 @@
-//! `worker`: the daemon that mines tasks with a local LLM. Not built yet: it
-//! comes with the worker issue. Until then it says so instead of pretending.
+//! `worker`: see `worker --help`.
 
+use clap::Parser;
 use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+use worker::cli::{Cli, Command};
 
-fn main() -> ExitCode {
-    eprintln!(
-        "worker: not implemented yet (podmine {}). `coordinator enqueue` fills the queue; \
-         the worker daemon that drains it is the next milestone.",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::from(2)
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Run(args) = Cli::parse().command;
+    let cancel = CancellationToken::new();
+    tokio::spawn(stop_on_signal(cancel.clone()));
+    match worker::run(args, cancel).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM (launchd, systemd) or SIGINT (Ctrl-C) starts a graceful stop.
+async fn stop_on_signal(cancel: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stop requested: finishing in-flight work");
+    cancel.cancel();
 }

@@ -1,0 +1,326 @@
+//! A fake LLM server that speaks Ollama's `/api/chat` and `/api/tags` and the
+//! OpenAI-compatible `/v1/chat/completions` and `/v1/models` with the real JSON
+//! shapes and counters, models a batching server (parallel slots, aggregate
+//! throughput rising sub-linearly with concurrency, a bounded queue beyond the
+//! slots, 503 past it), and injects faults on request.
+//!
+//! A deliberately small HTTP/1.1 server (one request per connection,
+//! `Connection: close`): it only has to serve our own clients.
+
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A fault for one upcoming request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Answer with this HTTP status (500, 503 queue full, …).
+    Status(u16),
+    /// Never answer (until the client gives up).
+    Hang,
+    /// Close the connection without answering.
+    Drop,
+    /// Answer 200 with content that is not JSON.
+    InvalidJson,
+    /// Answer 200 with JSON that violates the schema.
+    SchemaViolation,
+}
+
+/// How the fake server behaves.
+#[derive(Clone, Debug)]
+pub struct Capacity {
+    /// Requests generated in parallel.
+    pub slots: usize,
+    /// Requests waiting beyond the slots before 503.
+    pub max_queue: usize,
+    /// Output tokens/s of one stream alone.
+    pub tokens_per_s: f64,
+    /// Aggregate throughput grows as n^scaling (sub-linear below 1).
+    pub scaling: f64,
+    pub output_tokens: u64,
+    pub prompt_ms: u64,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Self { slots: 4, max_queue: 16, tokens_per_s: 2_000.0, scaling: 0.7, output_tokens: 120, prompt_ms: 5 }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    capacity: Mutex<Capacity>,
+    models: Mutex<HashSet<String>>,
+    faults: Mutex<VecDeque<Fault>>,
+    /// Faults for every request whose segment text contains the key.
+    poison: Mutex<Vec<(String, Fault)>>,
+    /// Every n-th request answers invalid JSON (0 = never).
+    invalid_every: AtomicU64,
+    requests: AtomicU64,
+    generating: AtomicUsize,
+    waiting: AtomicUsize,
+    calls: Mutex<HashMap<String, u64>>,
+}
+
+/// A running fake server; stops when dropped.
+pub struct FakeLlm {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeLlm {
+    /// Starts on a free port on 127.0.0.1, serving `models`.
+    pub async fn start(models: &[&str], capacity: Capacity) -> Self {
+        Self::start_on(0, models, capacity).await
+    }
+
+    pub async fn start_on(port: u16, models: &[&str], capacity: Capacity) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the fake LLM");
+        let addr = listener.local_addr().expect("address");
+        let state = Arc::new(State::default());
+        *state.capacity.lock().expect("lock") = capacity;
+        state.models.lock().expect("lock").extend(models.iter().map(|m| m.to_string()));
+        let serving = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, serving.clone()));
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn add_model(&self, model: &str) {
+        self.state.models.lock().expect("lock").insert(model.to_owned());
+    }
+
+    /// Queues faults for the next requests, in order.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.faults.lock().expect("lock").extend(faults);
+    }
+
+    /// Every request for a segment whose text contains `needle` gets `fault`.
+    pub fn poison(&self, needle: &str, fault: Fault) {
+        self.state.poison.lock().expect("lock").push((needle.to_owned(), fault));
+    }
+
+    pub fn clear_poison(&self) {
+        self.state.poison.lock().expect("lock").clear();
+    }
+
+    pub fn invalid_every(&self, n: u64) {
+        self.state.invalid_every.store(n, Ordering::Relaxed);
+    }
+
+    pub fn set_capacity(&self, capacity: Capacity) {
+        *self.state.capacity.lock().expect("lock") = capacity;
+    }
+
+    /// Chat requests received (including faulted ones).
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// Chat requests per `segment_id`.
+    pub fn calls(&self) -> HashMap<String, u64> {
+        self.state.calls.lock().expect("lock").clone()
+    }
+
+    /// Requests being generated right now.
+    pub fn generating(&self) -> usize {
+        self.state.generating.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(mut stream: TcpStream, state: Arc<State>) {
+    let Some((method, path, body)) = read_request(&mut stream).await else { return };
+    let (status, reply) = match (method.as_str(), path.as_str()) {
+        ("GET", "/api/tags") => {
+            let models: Vec<Value> =
+                state.models.lock().expect("lock").iter().map(|m| json!({"name": m, "model": m})).collect();
+            (200, json!({"models": models}))
+        }
+        ("GET", "/v1/models") => {
+            let models: Vec<Value> =
+                state.models.lock().expect("lock").iter().map(|m| json!({"id": m, "object": "model"})).collect();
+            (200, json!({"object": "list", "data": models}))
+        }
+        ("GET", "/health") => (200, json!({"status": "ok"})),
+        ("POST", "/api/chat") => match chat(&state, &body, false).await {
+            Some(answer) => answer,
+            None => return, // dropped or hung
+        },
+        ("POST", "/v1/chat/completions") => match chat(&state, &body, true).await {
+            Some(answer) => answer,
+            None => return,
+        },
+        _ => (404, json!({"error": "not found"})),
+    };
+    let body = reply.to_string();
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn read_request(stream: &mut TcpStream) -> Option<(String, String, Vec<u8>)> {
+    let mut buffer = Vec::with_capacity(8192);
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+    let mut lines = head.lines();
+    let mut request_line = lines.next()?.split_whitespace();
+    let (method, path) = (request_line.next()?.to_owned(), request_line.next()?.to_owned());
+    let length = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while buffer.len() < header_end + length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    Some((method, path, buffer[header_end..header_end + length].to_vec()))
+}
+
+/// One chat request through the capacity model; `None` = drop the connection.
+async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> {
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let model = request["model"].as_str().unwrap_or("").to_owned();
+    let user = request["messages"][1]["content"].as_str().unwrap_or("").to_owned();
+    let segment: Value = user.split_once('\n').and_then(|(_, j)| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
+    let segment_id = segment["segment_id"].as_str().unwrap_or("?").to_owned();
+    let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    *state.calls.lock().expect("lock").entry(segment_id).or_default() += 1;
+    if !state.models.lock().expect("lock").contains(&model) {
+        let error = format!("model \"{model}\" not found, try pulling it first");
+        return Some((
+            404,
+            if openai {
+                json!({"error": {"message": error, "type": "invalid_request_error"}})
+            } else {
+                json!({"error": error})
+            },
+        ));
+    }
+    let text = segment["text"].as_str().unwrap_or("").to_owned();
+    let fault = state.faults.lock().expect("lock").pop_front().or_else(|| {
+        state
+            .poison
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|(needle, _)| text.contains(needle.as_str()))
+            .map(|(_, f)| f.clone())
+    });
+    let every = state.invalid_every.load(Ordering::Relaxed);
+    let fault = fault.or_else(|| (every > 0 && number.is_multiple_of(every)).then_some(Fault::InvalidJson));
+    match &fault {
+        Some(Fault::Status(code)) => {
+            let message = if *code == 503 {
+                "server busy, please try again.  maximum pending requests exceeded"
+            } else {
+                "internal error"
+            };
+            return Some((*code, json!({"error": message})));
+        }
+        Some(Fault::Hang) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return None;
+        }
+        Some(Fault::Drop) => return None,
+        _ => {}
+    }
+    let capacity = state.capacity.lock().expect("lock").clone();
+    // Queue beyond the slots; 503 past the queue, as Ollama does.
+    let waiting = state.waiting.fetch_add(1, Ordering::SeqCst);
+    if waiting >= capacity.slots + capacity.max_queue {
+        state.waiting.fetch_sub(1, Ordering::SeqCst);
+        return Some((503, json!({"error": "server busy, please try again.  maximum pending requests exceeded"})));
+    }
+    let queued = std::time::Instant::now();
+    while state.generating.load(Ordering::SeqCst) >= capacity.slots {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let active = state.generating.fetch_add(1, Ordering::SeqCst) + 1;
+    state.waiting.fetch_sub(1, Ordering::SeqCst);
+    let queue_ms = queued.elapsed().as_millis() as u64;
+    let per_stream = capacity.tokens_per_s * (active as f64).powf(capacity.scaling - 1.0);
+    let decode_ms = (capacity.output_tokens as f64 / per_stream * 1000.0) as u64;
+    tokio::time::sleep(Duration::from_millis(capacity.prompt_ms + decode_ms)).await;
+    state.generating.fetch_sub(1, Ordering::SeqCst);
+    let content = match fault {
+        Some(Fault::InvalidJson) => "Sure! Here are the claims: claims: [".to_owned(),
+        Some(Fault::SchemaViolation) => json!({"claims": "none", "people": 7}).to_string(),
+        _ => mined(&segment).to_string(),
+    };
+    let prompt_tokens = (request["messages"][0]["content"].as_str().unwrap_or("").len() + user.len()) as u64 / 4;
+    let cached = prompt_tokens.saturating_sub(user.len() as u64 / 4);
+    let total_ms = queue_ms + capacity.prompt_ms + decode_ms;
+    Some((
+        200,
+        if openai {
+            json!({
+                "id": format!("chatcmpl-{number}"), "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": capacity.output_tokens,
+                          "total_tokens": prompt_tokens + capacity.output_tokens, "prompt_tokens_details": {"cached_tokens": cached}},
+                "timings": {"prompt_n": prompt_tokens - cached, "prompt_ms": capacity.prompt_ms as f64, "cache_n": cached,
+                            "predicted_n": capacity.output_tokens, "predicted_ms": decode_ms as f64},
+            })
+        } else {
+            json!({
+                "model": model, "created_at": "2026-11-26T00:00:00Z",
+                "message": {"role": "assistant", "content": content}, "done": true, "done_reason": "stop",
+                "total_duration": total_ms * 1_000_000, "load_duration": 0,
+                "prompt_eval_count": prompt_tokens - cached, "prompt_eval_duration": capacity.prompt_ms * 1_000_000,
+                "eval_count": capacity.output_tokens, "eval_duration": decode_ms * 1_000_000,
+            })
+        },
+    ))
+}
+
+/// A plausible `miner_output v1` for the segment: its first sentence as a claim.
+fn mined(segment: &Value) -> Value {
+    let text = segment["text"].as_str().unwrap_or("");
+    let start = segment["timestamp_start"].as_str().unwrap_or("00:00:00");
+    let end = segment["timestamp_end"].as_str().unwrap_or(start);
+    let sentence: String = text.split_inclusive(['.', '?', '!']).next().unwrap_or(text).chars().take(300).collect();
+    let claims = if sentence.trim().chars().count() >= 10 {
+        json!([{"claim_text": sentence.trim(), "claim_type": "factual", "stance": "asserts",
+                "evidence_spans": [{"quote": sentence.trim().chars().take(80).collect::<String>(), "t0": start, "t1": end}]}])
+    } else {
+        json!([])
+    };
+    json!({"claims": claims, "jargon": [], "people": [], "mental_models": []})
+}

@@ -1,0 +1,154 @@
+//! A mining set-up for tests: a nats-server, a corpus enqueued by the real
+//! `coordinator`, and `worker` processes started and killed for real.
+
+use crate::{binaries, NatsServer};
+use futures::TryStreamExt;
+use protocol::{codec, streams, FailureRecord, SegmentResult};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Mining {
+    pub server: NatsServer,
+    pub corpus: tempfile::TempDir,
+    pub scratch: tempfile::TempDir,
+    /// Segments enqueued.
+    pub segments: u64,
+}
+
+impl Mining {
+    /// Enqueues `files` (name, contents) with the real coordinator.
+    pub fn enqueue(files: &[(&str, &[u8])]) -> Self {
+        let corpus = tempfile::tempdir().expect("corpus dir");
+        for (name, bytes) in files {
+            let path = corpus.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, bytes).expect("write corpus file");
+        }
+        let server = NatsServer::start();
+        let scratch = tempfile::tempdir().expect("scratch dir");
+        let out = Command::new(binaries::coordinator())
+            .args([
+                "--data-dir",
+                &scratch.path().join("coordinator").to_string_lossy(),
+                "enqueue",
+                "--nats",
+                &server.url(),
+            ])
+            .arg(corpus.path())
+            .output()
+            .expect("run coordinator");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "enqueue failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let segments = stdout
+            .lines()
+            .find(|l| l.starts_with("read "))
+            .and_then(|l| l.split(", ").nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("segment count in the enqueue summary");
+        Self { server, corpus, scratch, segments }
+    }
+
+    /// Starts `worker run` with its own data dir `name`, logging to `<scratch>/<name>.log`.
+    pub fn worker(&self, name: &str, llm: &str, extra: &[&str]) -> Child {
+        let log = std::fs::File::create(self.log_path(name)).expect("worker log");
+        Command::new(binaries::worker())
+            .args(["run", "--nats", &self.server.url(), "--llm", llm, "--data-dir"])
+            .arg(self.scratch.path().join(name))
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("PODMINE_TEST_PAUSE_BEFORE_PUBLISH")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start worker")
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.scratch.path().join(format!("{name}.log"))
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_path(name)).unwrap_or_default()
+    }
+
+    async fn js(&self) -> async_nats::jetstream::Context {
+        async_nats::jetstream::new(async_nats::connect(self.server.url()).await.expect("connect"))
+    }
+
+    /// Messages per subject on a stream.
+    pub async fn per_subject(&self, stream: &str, filter: &str) -> HashMap<String, usize> {
+        let stream = self.js().await.get_stream(stream).await.expect("stream");
+        stream.info_with_subjects(filter).await.expect("info").try_collect().await.expect("subjects")
+    }
+
+    pub async fn messages(&self, stream: &str) -> u64 {
+        let mut stream = self.js().await.get_stream(stream).await.expect("stream");
+        stream.info().await.expect("info").state.messages
+    }
+
+    pub async fn results(&self) -> Vec<SegmentResult> {
+        self.decode_all(streams::RESULTS).await
+    }
+
+    pub async fn failures(&self) -> Vec<FailureRecord> {
+        self.decode_all(streams::FAILED).await
+    }
+
+    async fn decode_all<T: serde::de::DeserializeOwned>(&self, name: &str) -> Vec<T> {
+        let stream = self.js().await.get_stream(name).await.expect("stream");
+        let last = stream.clone().info().await.expect("info").state.last_sequence;
+        let mut out = Vec::new();
+        for sequence in 1..=last {
+            if let Ok(message) = stream.get_raw_message(sequence).await {
+                out.push(codec::decode(&message.payload).expect("decodes"));
+            }
+        }
+        out
+    }
+
+    /// Waits until every segment has a result or a failure.
+    pub async fn wait_settled(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let settled = self.messages(streams::RESULTS).await + self.messages(streams::FAILED).await;
+            if settled >= self.segments {
+                return;
+            }
+            assert!(Instant::now() < deadline, "only {settled} of {} segments settled after {limit:?}", self.segments);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn corpus_path(&self) -> &Path {
+        self.corpus.path()
+    }
+}
+
+/// An SRT of `cues` 30-second cues (one segment each), every cue's text distinct.
+pub fn srt(cues: usize) -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..cues {
+        let (a, b) = (i * 30, i * 30 + 30);
+        out.push_str(&format!(
+            "{}\n00:{:02}:{:02},000 --> 00:{:02}:{:02},000\nSegment number {i} says that local models can mine transcripts well.\n\n",
+            i + 1, a / 60, a % 60, b / 60, b % 60
+        ));
+    }
+    out.into_bytes()
+}
+
+/// Sends SIGTERM and waits; returns the exit code and how long it took.
+pub fn terminate(child: &mut Child, limit: Duration) -> (Option<i32>, Duration) {
+    let started = Instant::now();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (status.code(), started.elapsed());
+        }
+        assert!(started.elapsed() < limit, "the worker did not exit within {limit:?} of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

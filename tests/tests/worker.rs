@@ -1,0 +1,129 @@
+//! `worker run` against a real nats-server and the fake LLM: exactly-once
+//! results across two workers and a kill -9, long calls with progress, the
+//! outbox across a crash, and a missing model.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use podmine_tests::fake_llm::{Capacity, FakeLlm};
+use podmine_tests::mining::{srt, terminate, Mining};
+use protocol::streams;
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "qwen2.5:7b-instruct";
+
+/// Every result subject holds one result, none failed, and each result is valid.
+async fn assert_mined_exactly_once(mining: &Mining) {
+    let per_subject = mining.per_subject(streams::RESULTS, "podmine.result.>").await;
+    assert_eq!(per_subject.len() as u64, mining.segments, "one result subject per segment");
+    assert!(per_subject.values().all(|&n| n == 1), "a segment has two results: {per_subject:?}");
+    assert_eq!(mining.messages(streams::FAILED).await, 0);
+    for result in mining.results().await {
+        let mined: serde_json::Value = serde_json::from_str(&result.mined_json).unwrap();
+        assert!(["claims", "jargon", "people", "mental_models"].iter().all(|k| mined[k].is_array()), "{mined}");
+        assert_eq!(result.provenance.spec.model, MODEL);
+        assert!(result.provenance.usage.output_tokens > 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_mine_exactly_once_through_a_kill_9_and_stop_cleanly_on_sigterm() {
+    let mining = Mining::enqueue(&[("show/a.srt", &srt(40)), ("show/b.srt", &srt(40))]);
+    // ~240 ms a call, 8 slots: the run lasts a few seconds, long enough to kill mid-call.
+    let llm = FakeLlm::start(&[MODEL], Capacity { slots: 8, tokens_per_s: 500.0, ..Capacity::default() }).await;
+    let args = ["--concurrency", "3", "--ack-wait", "3s", "--drain-timeout", "5s"];
+    let mut a = mining.worker("a", &llm.url(), &args);
+    let mut b = mining.worker("b", &llm.url(), &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mining.messages(streams::RESULTS).await < 20 {
+        assert!(Instant::now() < deadline, "no progress:\n{}", mining.log("a"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.kill().unwrap(); // SIGKILL, mid-call: both workers keep 3 calls in flight
+    a.wait().unwrap();
+    mining.wait_settled(Duration::from_secs(60)).await;
+    assert_mined_exactly_once(&mining).await;
+    let killed_in_flight = 3;
+    eprintln!(
+        "{} segments, {} LLM calls (worker a killed with up to {killed_in_flight} in flight)",
+        mining.segments,
+        llm.requests()
+    );
+    assert!(
+        llm.requests() <= mining.segments + killed_in_flight,
+        "{} LLM calls for {} segments",
+        llm.requests(),
+        mining.segments
+    );
+    let (code, took) = terminate(&mut b, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", mining.log("b"));
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_three_times_longer_than_ack_wait_is_not_redelivered() {
+    let mining = Mining::enqueue(&[("long.srt", &srt(2))]);
+    // 600 output tokens at 100 tokens/s: 6 s per call, against a 2 s ack_wait.
+    let llm = FakeLlm::start(
+        &[MODEL],
+        Capacity { tokens_per_s: 100.0, output_tokens: 600, scaling: 1.0, ..Capacity::default() },
+    )
+    .await;
+    let mut worker = mining.worker("w", &llm.url(), &["--concurrency", "3", "--ack-wait", "2s"]);
+    mining.wait_settled(Duration::from_secs(40)).await;
+    assert_mined_exactly_once(&mining).await;
+    for result in mining.results().await {
+        assert_eq!(result.provenance.delivery, 1, "redelivered: {result:?}");
+        assert!(result.provenance.usage.total_ms >= 6_000, "{:?}", result.provenance.usage);
+    }
+    assert_eq!(llm.requests(), 2, "one call per segment");
+    assert_eq!(terminate(&mut worker, Duration::from_secs(10)).0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_paid_for_before_a_crash_is_published_from_the_outbox() {
+    let mining = Mining::enqueue(&[("one.srt", &srt(2))]);
+    let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
+    let marker = mining.scratch.path().join("about-to-publish");
+    let marker_arg = marker.to_string_lossy().into_owned();
+    let args = ["--concurrency", "1", "--ack-wait", "2s"];
+    let mut crashing =
+        mining.worker("w", &llm.url(), &[&args[..], &["--test-pause-before-publish", &marker_arg]].concat());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the worker never reached the publish:\n{}", mining.log("w"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crashing.kill().unwrap(); // kill -9 between the LLM answer and its publish
+    crashing.wait().unwrap();
+    assert_eq!(mining.messages(streams::RESULTS).await, 0, "nothing was published before the crash");
+    assert_eq!(llm.requests(), 1);
+    let mut restarted = mining.worker("w", &llm.url(), &args); // same data dir, same outbox
+    mining.wait_settled(Duration::from_secs(30)).await;
+    assert_mined_exactly_once(&mining).await;
+    assert_eq!(llm.requests(), 2, "the crashed segment was not asked again");
+    assert!(mining.log("w").contains("left in the outbox"), "{}", mining.log("w"));
+    assert_eq!(terminate(&mut restarted, Duration::from_secs(10)).0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_model_pauses_the_worker_until_it_appears() {
+    let mining = Mining::enqueue(&[("one.srt", &srt(3))]);
+    let llm = FakeLlm::start(&[], Capacity::default()).await;
+    let mut worker =
+        mining.worker("w", &llm.url(), &["--concurrency", "2", "--health-interval", "500ms", "--ack-wait", "3s"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mining.log("w").contains(&format!("ollama pull {MODEL}")) {
+        assert!(Instant::now() < deadline, "no clear message:\n{}", mining.log("w"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await; // longer than ack_wait: held tasks must not be lost
+    assert_eq!(mining.messages(streams::RESULTS).await, 0);
+    assert_eq!(mining.messages(streams::FAILED).await, 0, "nothing failed");
+    assert_eq!(mining.messages(streams::TASKS).await, mining.segments, "nothing termed");
+    let asked_while_missing = llm.requests();
+    assert!(asked_while_missing <= 2, "pulling stopped: {asked_while_missing} requests");
+    llm.add_model(MODEL);
+    mining.wait_settled(Duration::from_secs(30)).await;
+    assert_mined_exactly_once(&mining).await;
+    assert!(mining.log("w").contains("available again"), "{}", mining.log("w"));
+    assert_eq!(terminate(&mut worker, Duration::from_secs(10)).0, Some(0));
+}

@@ -1,0 +1,83 @@
+//! The command line of `worker`.
+
+use crate::llm::Api;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// podmine worker: pulls segment tasks from NATS, mines them with a local LLM
+/// server and publishes the results. Meant to run for weeks under launchd.
+#[derive(Debug, Parser)]
+#[command(name = "worker", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the worker daemon until SIGTERM or Ctrl-C.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
+    /// LLM server URL (Ollama, or an OpenAI-compatible server with --api openai).
+    #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
+    pub llm: String,
+    /// Which API the LLM server speaks.
+    #[arg(long, value_enum, default_value = "ollama")]
+    pub api: Api,
+    /// Model name as the server knows it.
+    #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
+    pub model: String,
+    /// Where the worker keeps its outbox (results not yet confirmed published).
+    #[arg(long, env = "PODMINE_DATA_DIR", default_value = "podmine-worker-data")]
+    pub data_dir: PathBuf,
+    /// LLM requests in flight (one pulled task per slot).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub concurrency: u64,
+    /// Cap on LLM requests per second (e.g. 0.5); none by default.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Timeout of one HTTP call to the LLM server.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// On SIGTERM, how long in-flight calls may finish before their tasks are handed back.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// How long a task may go without progress before the server redelivers it
+    /// (progress is sent every third of it during an LLM call).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub ack_wait: Duration,
+    /// How often a worker paused for a missing model checks for it.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
+    /// Instructions file replacing the default miner prompt.
+    #[arg(long)]
+    pub prompt: Option<PathBuf>,
+    /// JSON Schema file replacing the default miner_output schema.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Output tokens per answer (Ollama num_predict / OpenAI max_tokens).
+    #[arg(long, default_value_t = crate::prompt::DEFAULT_NUM_PREDICT)]
+    pub num_predict: u32,
+    /// Sampling temperature (0 can deadlock Ollama's grammar mode under parallel load).
+    #[arg(long, default_value_t = 0.3)]
+    pub temperature: f32,
+    /// Test hook: after storing a result in the outbox, write this file and wait to be killed.
+    #[arg(long, hide = true, env = "PODMINE_TEST_PAUSE_BEFORE_PUBLISH")]
+    pub test_pause_before_publish: Option<PathBuf>,
+}
+
+/// `127.0.0.1:11434` (Ollama's own OLLAMA_HOST form) → `http://127.0.0.1:11434`.
+pub fn endpoint_url(value: &str) -> String {
+    if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    }
+}

@@ -1,0 +1,311 @@
+//! The consume loop: pull one task per free LLM slot, mine it while telling
+//! the server it is still being worked on, and settle it.
+//!
+//! Settling: a result goes to the outbox, is published (PubAck awaited), and
+//! only then is the task acked (`double_ack`). A failure goes to FAILED, then
+//! the task is termed. A task handed back (LLM unavailable) is Nak'ed with a
+//! delay; on its final delivery it becomes a failure instead. A missing model
+//! pauses pulling until a health check finds it; the tasks in hand wait
+//! (with progress) and are mined when it appears: nothing is termed or failed.
+//! Shutdown: stop pulling, let in-flight calls finish until the drain
+//! deadline, Nak the rest, flush the outbox.
+
+use crate::liveness::Counters;
+use crate::mine::{Miner, Outcome};
+use crate::outbox::{Outbox, Pending};
+use crate::retry::nak_delay;
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
+use futures::StreamExt;
+use protocol::{codec, streams, subjects, Task};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Bounds and timings of the loop (every one a flag of `worker run`).
+#[derive(Clone, Debug)]
+pub struct LoopSettings {
+    /// LLM calls in flight = tasks pulled and not settled.
+    pub concurrency: usize,
+    /// Requests per second to the LLM server, if capped.
+    pub rate: Option<f64>,
+    pub ack_wait: Duration,
+    pub drain_timeout: Duration,
+    /// How often a paused worker checks whether the model appeared.
+    pub health_interval: Duration,
+    /// Test hook: write this file and wait (to be killed) between the outbox
+    /// write and the publish of a result.
+    pub pause_before_publish: Option<std::path::PathBuf>,
+}
+
+/// Shared by the loop and every task handler.
+struct Shared {
+    miner: Miner,
+    js: jetstream::Context,
+    outbox: Outbox,
+    settings: LoopSettings,
+    counters: Arc<Counters>,
+    /// `Some(reason)` while pulling is paused for a missing model.
+    paused: watch::Sender<Option<String>>,
+    /// Fires at the drain deadline: handlers Nak what they still hold.
+    hard_stop: CancellationToken,
+}
+
+pub async fn run(
+    miner: Miner,
+    js: jetstream::Context,
+    outbox: Outbox,
+    settings: LoopSettings,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    replay_outbox(&js, &outbox).await?;
+    let tasks =
+        js.get_stream(streams::TASKS).await.context("the task stream is missing: run `coordinator enqueue` first")?;
+    let consumer: PullConsumer = tasks
+        .create_consumer(streams::workers_consumer(settings.ack_wait))
+        .await
+        .context("cannot create the workers' consumer")?;
+    let shared = Arc::new(Shared {
+        miner,
+        js,
+        outbox,
+        settings: settings.clone(),
+        counters,
+        paused: watch::channel(None).0,
+        hard_stop: CancellationToken::new(),
+    });
+    let tracker = TaskTracker::new();
+    tracker.spawn(watch_model(shared.clone(), cancel.clone()));
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let limiter = settings.rate.and_then(crate::limits::rate_limiter);
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break,
+            permit = slots.clone().acquire_owned() => permit?,
+        };
+        if !wait_unpaused(&shared, &cancel).await {
+            break;
+        }
+        if let Some(limiter) = &limiter {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = limiter.until_ready() => {}
+            }
+        }
+        let mut batch = tokio::select! {
+            _ = cancel.cancelled() => break,
+            batch = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages() => match batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot pull a task; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let message = tokio::select! {
+            _ = cancel.cancelled() => break,
+            message = batch.next() => message,
+        };
+        match message {
+            Some(Ok(message)) => {
+                let shared = shared.clone();
+                tracker.spawn(async move {
+                    let _permit = permit;
+                    shared.counters.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Err(err) = handle(&shared, message, &shared.hard_stop).await {
+                        tracing::error!(
+                            error = format!("{err:#}"),
+                            "could not settle a task; the server will redeliver it"
+                        );
+                    }
+                    shared.counters.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                });
+            }
+            Some(Err(err)) => tracing::warn!(error = %err, "pull failed"),
+            None => {} // no task within the expiry
+        }
+    }
+    tracker.close();
+    tracing::info!(in_flight = tracker.len(), drain = ?settings.drain_timeout, "stopping: no more pulls, draining");
+    if tokio::time::timeout(settings.drain_timeout, tracker.wait()).await.is_err() {
+        tracing::warn!("drain deadline reached: handing unfinished tasks back to the server");
+        shared.hard_stop.cancel();
+        tracker.wait().await;
+    }
+    shared.outbox.flush().await?;
+    Ok(())
+}
+
+/// Waits while pulling is paused; false when the worker is stopping.
+async fn wait_unpaused(shared: &Shared, cancel: &CancellationToken) -> bool {
+    let mut paused = shared.paused.subscribe();
+    loop {
+        if paused.borrow_and_update().is_none() {
+            return true;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            changed = paused.changed() => if changed.is_err() { return false },
+        }
+    }
+}
+
+/// While paused, checks for the model every `health_interval` and resumes.
+async fn watch_model(shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut paused = shared.paused.subscribe();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = paused.changed() => if changed.is_err() { return },
+        }
+        while paused.borrow_and_update().is_some() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(shared.settings.health_interval) => {}
+            }
+            match shared.miner.llm.check_model().await {
+                Ok(()) => {
+                    tracing::warn!(model = %shared.miner.llm.model, "the model is available again: resuming");
+                    shared.paused.send_replace(None);
+                }
+                Err(err) => tracing::debug!(error = %err, "model still unavailable"),
+            }
+        }
+    }
+}
+
+/// Mines and settles one delivered task.
+async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &CancellationToken) -> anyhow::Result<()> {
+    let delivery = message.info().map_err(|e| anyhow::anyhow!("{e}"))?.delivered.max(1) as u64;
+    let task: Task = match codec::decode(&message.payload) {
+        Ok(task) => task,
+        Err(err) => {
+            tracing::error!(subject = %message.subject, error = %err, "undecodable task: terminating it (upgrade podmine?)");
+            message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            return Ok(());
+        }
+    };
+    let span = tracing::info_span!("task", segment = %task.segment.key(), delivery);
+    let _enter = span.enter();
+    let heartbeat = shared.settings.ack_wait / 3;
+    loop {
+        let mine = shared.miner.mine(&task, delivery);
+        tokio::pin!(mine);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut mine => break Some(outcome),
+                _ = ticker.tick() => progress(&message).await,
+                _ = hard_stop.cancelled() => break None,
+            }
+        };
+        let Some(outcome) = outcome else {
+            return nak(&message, Duration::ZERO).await;
+        };
+        match outcome {
+            Outcome::Mined(result) => {
+                let pending = Pending {
+                    subject: subjects::result(&result.task.segment.key()),
+                    message_id: result.message_id(),
+                    payload: codec::encode(&*result)?,
+                };
+                shared.outbox.put(&pending).await?;
+                if let Some(marker) = &shared.settings.pause_before_publish {
+                    std::fs::write(marker, result.message_id())?;
+                    std::future::pending::<()>().await;
+                }
+                publish(&shared.js, &pending).await?;
+                shared.outbox.remove(&pending.message_id).await?;
+                message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+                shared.counters.add_mined(&result.provenance.usage);
+                return Ok(());
+            }
+            Outcome::AlreadyDone => {
+                message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+                return Ok(());
+            }
+            Outcome::Failed(failure) => return fail(shared, &message, &failure).await,
+            Outcome::Retry(reason) if delivery >= streams::MAX_DELIVER as u64 => {
+                let failure = shared.miner.gave_up(&task, reason, delivery);
+                return fail(shared, &message, &failure).await;
+            }
+            Outcome::Retry(reason) => {
+                let delay = nak_delay(delivery);
+                tracing::warn!(%reason, redeliver_in = ?delay, "LLM unavailable: handing the task back");
+                shared.counters.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return nak(&message, delay).await;
+            }
+            Outcome::ModelMissing(reason) => {
+                if shared.paused.send_replace(Some(reason.clone())).is_none() {
+                    tracing::error!(
+                        "{reason}. Pulling is paused; checking again every {:?}.",
+                        shared.settings.health_interval
+                    );
+                }
+                // Hold the task (with progress) until the model is back, then mine it again.
+                let mut paused = shared.paused.subscribe();
+                while paused.borrow_and_update().is_some() {
+                    tokio::select! {
+                        _ = hard_stop.cancelled() => return nak(&message, Duration::ZERO).await,
+                        _ = tokio::time::sleep(heartbeat) => progress(&message).await,
+                        _ = paused.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn progress(message: &jetstream::Message) {
+    if let Err(err) = message.ack_with(AckKind::Progress).await {
+        tracing::warn!(error = %err, "could not send progress for a task");
+    }
+}
+
+async fn nak(message: &jetstream::Message, delay: Duration) -> anyhow::Result<()> {
+    let delay = (!delay.is_zero()).then_some(delay);
+    message.ack_with(AckKind::Nak(delay)).await.map_err(|e| anyhow::anyhow!("nak failed: {e}"))
+}
+
+async fn fail(shared: &Shared, message: &jetstream::Message, failure: &protocol::FailureRecord) -> anyhow::Result<()> {
+    tracing::warn!(reason = %failure.reason, "segment failed: recording it as a dead letter");
+    let pending = Pending {
+        subject: subjects::failed(&failure.task.segment.key()),
+        message_id: failure.message_id(),
+        payload: codec::encode(failure)?,
+    };
+    publish(&shared.js, &pending).await?;
+    message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("term failed: {e}"))?;
+    shared.counters.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Publishes and waits for the PubAck (a duplicate is as good as stored).
+async fn publish(js: &jetstream::Context, pending: &Pending) -> anyhow::Result<()> {
+    let message = jetstream::message::PublishMessage::build()
+        .payload(pending.payload.clone().into())
+        .message_id(&pending.message_id);
+    js.send_publish(pending.subject.clone(), message)
+        .await
+        .context("cannot publish")?
+        .await
+        .with_context(|| format!("no PubAck for {}", pending.message_id))?;
+    Ok(())
+}
+
+/// Publishes what a previous run paid for but could not confirm.
+async fn replay_outbox(js: &jetstream::Context, outbox: &Outbox) -> anyhow::Result<()> {
+    let pending = outbox.pending()?;
+    if !pending.is_empty() {
+        tracing::warn!(results = pending.len(), "publishing results left in the outbox by the last run");
+    }
+    for item in pending {
+        publish(js, &item).await?;
+        outbox.remove(&item.message_id).await?;
+    }
+    outbox.flush().await
+}

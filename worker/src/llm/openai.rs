@@ -1,0 +1,61 @@
+//! OpenAI-compatible `/v1/chat/completions` with `response_format`
+//! json_schema; counters from `usage` and llama-server's `timings`.
+
+use super::{ChatReply, ChatRequest, LlmClient};
+use protocol::Usage;
+use serde_json::{json, Value};
+
+pub fn body(client: &LlmClient, request: &ChatRequest<'_>) -> Value {
+    json!({
+        "model": client.model,
+        "messages": [
+            {"role": "system", "content": request.instructions},
+            {"role": "user", "content": request.user},
+        ],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "miner_output", "schema": request.schema}},
+        "max_tokens": client.generation.num_predict,
+        "temperature": client.generation.temperature,
+        "seed": request.seed,
+        "cache_prompt": true,
+    })
+}
+
+pub fn reply(json: &Value) -> Option<ChatReply> {
+    let choice = json.get("choices")?.get(0)?;
+    let content = choice.get("message")?.get("content")?.as_str()?.to_owned();
+    let usage = json.get("usage");
+    let timings = json.get("timings");
+    let number = |v: Option<&Value>, field: &str| v.and_then(|v| v.get(field)).and_then(Value::as_f64).unwrap_or(0.0);
+    let cached = usage
+        .and_then(|u| u.get("prompt_tokens_details"))
+        .and_then(|d| d.get("cached_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| number(timings, "cache_n") as u64);
+    let usage = Usage {
+        prompt_tokens: number(usage, "prompt_tokens") as u64,
+        cached_prompt_tokens: cached,
+        output_tokens: number(usage, "completion_tokens") as u64,
+        prefill_ms: number(timings, "prompt_ms").round() as u64,
+        decode_ms: number(timings, "predicted_ms").round() as u64,
+        queue_ms: 0,
+        total_ms: 0,
+    };
+    let truncated = choice.get("finish_reason").and_then(Value::as_str) == Some("length");
+    Some(ChatReply { content, usage, truncated })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_usage_timings_and_cache_hits() {
+        let reply = reply(&json!({"choices": [{"message": {"content": "{}"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1600, "completion_tokens": 120, "prompt_tokens_details": {"cached_tokens": 1400}},
+            "timings": {"prompt_n": 200, "prompt_ms": 150.4, "predicted_n": 120, "predicted_ms": 4000.0, "cache_n": 1400}}))
+        .unwrap();
+        assert!(!reply.truncated);
+        assert_eq!(reply.usage.cached_prompt_tokens, 1400);
+        assert_eq!((reply.usage.prefill_ms, reply.usage.decode_ms), (150, 4000));
+    }
+}

@@ -1,0 +1,176 @@
+//! The worker's core step: one task in, one [`Outcome`] out. No acks, no
+//! JetStream delivery state: the consume loop turns outcomes into acks, and
+//! tests call this step directly.
+
+use crate::llm::{ChatRequest, LlmClient, LlmError};
+use crate::prompt::Prompt;
+use crate::repair;
+use crate::retry::RetryPolicy;
+use async_nats::jetstream;
+use protocol::{codec, subjects, FailureRecord, MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
+
+/// Asks per task for unusable output (invalid JSON, truncated) before the
+/// segment is failed with its raw output. Each ask uses another seed.
+pub const MAX_ASKS: u32 = 3;
+
+/// How one task ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Mined(Box<SegmentResult>),
+    /// Unusable after [`MAX_ASKS`], or refused by the server: a dead letter.
+    Failed(Box<FailureRecord>),
+    /// A result with the same work key is already published.
+    AlreadyDone,
+    /// The server stayed unavailable through the retry budget: hand it back.
+    Retry(String),
+    /// The model is not on the server: pause pulling; retry this task later.
+    ModelMissing(String),
+}
+
+/// What a worker needs to mine: its LLM client, prompt and identity.
+pub struct Miner {
+    pub llm: LlmClient,
+    pub prompt: Prompt,
+    pub spec: MiningSpec,
+    pub worker_id: String,
+    pub retry: RetryPolicy,
+    /// RESULTS, for "is this work already done?".
+    pub results: jetstream::stream::Stream,
+}
+
+impl Miner {
+    pub fn new(llm: LlmClient, prompt: Prompt, worker_id: String, results: jetstream::stream::Stream) -> Self {
+        let spec = MiningSpec {
+            prompt_hash: prompt.prompt_hash.clone(),
+            schema_hash: prompt.schema_hash.clone(),
+            model: llm.model.clone(),
+            options: llm.generation.fingerprint(),
+        };
+        Self { llm, prompt, spec, worker_id, retry: RetryPolicy::default(), results }
+    }
+
+    pub fn work_key(&self, task: &Task) -> WorkKey {
+        WorkKey::derive(&task.segment.content_hash(), &self.spec)
+    }
+
+    /// Mines one task delivered for the `delivery`-th time.
+    pub async fn mine(&self, task: &Task, delivery: u64) -> Outcome {
+        let work_key = self.work_key(task);
+        if self.already_done(task, &work_key).await {
+            return Outcome::AlreadyDone;
+        }
+        let user = self.prompt.user_message(task);
+        let num_ctx = self.prompt.num_ctx(&user, self.llm.generation.num_predict);
+        let mut usage = Usage::default();
+        let mut last_raw = None;
+        let mut last_problem = String::new();
+        for ask in 0..MAX_ASKS {
+            let request = ChatRequest {
+                instructions: &self.prompt.instructions,
+                user: &user,
+                schema: &self.prompt.schema,
+                num_ctx,
+                seed: seed(&work_key, ask),
+            };
+            let reply = match self.call_with_retries(&request).await {
+                Ok(reply) => reply,
+                Err(LlmError::Transient(reason)) => return Outcome::Retry(reason),
+                Err(LlmError::ModelMissing(reason)) => return Outcome::ModelMissing(reason),
+                Err(LlmError::Permanent(reason)) => {
+                    return self.failed(task, work_key, reason, last_raw, ask + 1, delivery, usage);
+                }
+            };
+            usage.add(&reply.usage);
+            let provenance = |attempts| self.provenance(attempts, delivery, usage);
+            if reply.truncated {
+                last_problem = format!("output truncated at num_predict={} tokens", self.llm.generation.num_predict);
+                last_raw = Some(reply.content);
+                continue;
+            }
+            match repair::repair(&reply.content, task.segment.t0_ms, task.segment.t1_ms) {
+                Ok(repaired) => {
+                    return Outcome::Mined(Box::new(SegmentResult {
+                        task: task.clone(),
+                        work_key,
+                        mined_json: repaired.output.to_string(),
+                        repairs: repaired.repairs,
+                        provenance: provenance(ask + 1),
+                    }));
+                }
+                Err(invalid) => {
+                    last_problem = invalid.to_string();
+                    last_raw = Some(reply.content);
+                }
+            }
+        }
+        let reason = format!("unusable output after {MAX_ASKS} asks: {last_problem}");
+        self.failed(task, work_key, reason, last_raw, MAX_ASKS, delivery, usage)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn failed(
+        &self,
+        task: &Task,
+        work_key: WorkKey,
+        reason: String,
+        raw_output: Option<String>,
+        attempts: u32,
+        delivery: u64,
+        usage: Usage,
+    ) -> Outcome {
+        Outcome::Failed(Box::new(FailureRecord {
+            task: task.clone(),
+            work_key,
+            reason,
+            raw_output,
+            provenance: self.provenance(attempts, delivery, usage),
+        }))
+    }
+
+    /// A failure record for a task the server stayed unavailable for through its last delivery.
+    pub fn gave_up(&self, task: &Task, reason: String, delivery: u64) -> FailureRecord {
+        FailureRecord {
+            task: task.clone(),
+            work_key: self.work_key(task),
+            reason: format!("LLM unavailable on the final delivery ({delivery}): {reason}"),
+            raw_output: None,
+            provenance: self.provenance(0, delivery, Usage::default()),
+        }
+    }
+
+    fn provenance(&self, attempts: u32, delivery: u64, usage: Usage) -> Provenance {
+        Provenance { spec: self.spec.clone(), worker: self.worker_id.clone(), attempts, delivery, usage }
+    }
+
+    /// One LLM call, retried in place for transient errors within the budget.
+    async fn call_with_retries(&self, request: &ChatRequest<'_>) -> Result<crate::llm::ChatReply, LlmError> {
+        let mut delays = self.retry.delays();
+        loop {
+            match self.llm.chat(request).await {
+                Err(LlmError::Transient(reason)) => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(%reason, retry_in = ?delay, "LLM call failed; backing off");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(LlmError::Transient(reason)),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    async fn already_done(&self, task: &Task, work_key: &WorkKey) -> bool {
+        let subject = subjects::result(&task.segment.key());
+        match self.results.direct_get_last_for_subject(subject).await {
+            Ok(message) => codec::decode::<SegmentResult>(&message.payload).is_ok_and(|r| r.work_key == *work_key),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A different, reproducible seed for each ask of each work item.
+fn seed(work_key: &WorkKey, ask: u32) -> u64 {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&work_key.0 .0[..8]);
+    u64::from_le_bytes(bytes).wrapping_add(u64::from(ask)) & 0x7fff_ffff
+}

@@ -1,0 +1,123 @@
+//! The prompt and the output schema: defaults in the users' field names, or
+//! files given with `--prompt` / `--schema`.
+//!
+//! The fixed instructions go first, in the system message, byte-identical for
+//! every request, so the LLM server can reuse its KV cache for them; the
+//! segment comes last. The schema has no `pattern` (Ollama fails with "unable
+//! to create sampling context" on regexes) and bounds every array and string,
+//! so a runaway generation cannot hold a slot.
+
+use protocol::timestamp::format_hms;
+use protocol::Task;
+use serde_json::{json, Value};
+
+/// Output tokens a reply may use; a reply that hits it is truncated, not a result.
+pub const DEFAULT_NUM_PREDICT: u32 = 1024;
+
+pub const DEFAULT_INSTRUCTIONS: &str = include_str!("prompt/miner.txt");
+
+/// The fixed part of every request and its hashes (part of the work key).
+#[derive(Clone, Debug)]
+pub struct Prompt {
+    pub instructions: String,
+    pub schema: Value,
+    pub prompt_hash: String,
+    pub schema_hash: String,
+}
+
+impl Prompt {
+    pub fn new(instructions: String, schema: Value) -> Self {
+        let prompt_hash = protocol::ContentHash::of_bytes(instructions.as_bytes()).short();
+        let schema_hash = protocol::ContentHash::of_bytes(schema.to_string().as_bytes()).short();
+        Self { instructions, schema, prompt_hash, schema_hash }
+    }
+
+    pub fn default_miner() -> Self {
+        Self::new(DEFAULT_INSTRUCTIONS.to_owned(), default_schema())
+    }
+
+    /// The variable part: `SEGMENT TO ANALYZE:` and the segment as JSON, in the
+    /// users' miner-input field names.
+    pub fn user_message(&self, task: &Task) -> String {
+        let segment = &task.segment;
+        let input = json!({
+            "segment_id": format!("{}_{}", segment.episode.subject_token(), segment.index),
+            "speaker": segment.speaker.clone().unwrap_or_else(|| "Unknown".into()),
+            "timestamp_start": format_hms(segment.t0_ms),
+            "timestamp_end": format_hms(segment.t1_ms),
+            "text": segment.text,
+            "episode_title": task.episode_title,
+        });
+        format!("SEGMENT TO ANALYZE:\n{input}")
+    }
+
+    /// A context size that holds the prompt, the segment and the whole output:
+    /// ~3 characters per token (conservative for English), plus the output
+    /// budget, rounded up to 1,024. Ollama's default (2,048–4,096) would
+    /// silently cut the users' 5,500-token prompt.
+    pub fn num_ctx(&self, user_message: &str, num_predict: u32) -> u32 {
+        let chars = self.instructions.len() + user_message.len() + self.schema.to_string().len();
+        let needed = (chars / 3) as u32 + num_predict + 256;
+        needed.div_ceil(1024) * 1024
+    }
+}
+
+/// `miner_output v1`: four arrays, bounded, without `pattern`.
+pub fn default_schema() -> Value {
+    let text = |max: u32| json!({"type": "string", "maxLength": max});
+    let timestamp = json!({"type": "string", "maxLength": 12, "description": "MM:SS or HH:MM:SS"});
+    json!({
+        "type": "object",
+        "properties": {
+            "claims": {"type": "array", "maxItems": 8, "items": {
+                "type": "object",
+                "properties": {
+                    "claim_text": text(400),
+                    "claim_type": {"type": "string", "enum": ["factual", "causal", "normative", "forecast", "definition"]},
+                    "stance": {"type": "string", "enum": ["asserts", "questions", "opposes", "neutral"]},
+                    "evidence_spans": {"type": "array", "maxItems": 3, "items": {
+                        "type": "object",
+                        "properties": {"quote": text(300), "t0": timestamp, "t1": timestamp},
+                        "required": ["quote", "t0", "t1"]
+                    }}
+                },
+                "required": ["claim_text", "claim_type", "stance", "evidence_spans"]
+            }},
+            "jargon": {"type": "array", "maxItems": 6, "items": {
+                "type": "object",
+                "properties": {"term": text(80), "definition": text(300), "context_quote": text(300), "timestamp": timestamp},
+                "required": ["term", "definition", "context_quote", "timestamp"]
+            }},
+            "people": {"type": "array", "maxItems": 6, "items": {
+                "type": "object",
+                "properties": {"name": text(80), "role_or_description": text(200), "context_quote": text(300), "timestamp": timestamp},
+                "required": ["name", "context_quote", "timestamp"]
+            }},
+            "mental_models": {"type": "array", "maxItems": 4, "items": {
+                "type": "object",
+                "properties": {"name": text(80), "description": text(300), "context_quote": text(300), "timestamp": timestamp},
+                "required": ["name", "description", "context_quote", "timestamp"]
+            }}
+        },
+        "required": ["claims", "jargon", "people", "mental_models"]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_has_no_pattern_and_bounds_every_array() {
+        let schema = default_schema().to_string();
+        assert!(!schema.contains("pattern"));
+        assert_eq!(schema.matches("\"type\":\"array\"").count(), schema.matches("maxItems").count());
+    }
+
+    #[test]
+    fn num_ctx_holds_prompt_and_output() {
+        let prompt = Prompt::new("x".repeat(22_000), default_schema());
+        let ctx = prompt.num_ctx(&"y".repeat(900), 1024);
+        assert!(ctx >= 22_900 / 3 + 1024 && ctx.is_multiple_of(1024), "{ctx}");
+    }
+}
