@@ -89,6 +89,20 @@ impl Mining {
         stream.info().await.expect("info").state.messages
     }
 
+    /// Liveness records in the workers' KV bucket (JSON values).
+    pub async fn live_workers(&self) -> Vec<serde_json::Value> {
+        let Ok(store) = self.js().await.get_key_value("podmine_workers").await else { return Vec::new() };
+        let Ok(keys) = store.keys().await else { return Vec::new() };
+        let keys: Vec<String> = keys.try_collect().await.unwrap_or_default();
+        let mut out = Vec::new();
+        for key in keys {
+            if let Ok(Some(value)) = store.get(&key).await {
+                out.extend(serde_json::from_slice(&value).ok());
+            }
+        }
+        out
+    }
+
     pub async fn results(&self) -> Vec<SegmentResult> {
         self.decode_all(streams::RESULTS).await
     }

@@ -3,7 +3,7 @@
 //! outbox across a crash, and a missing model.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use podmine_tests::fake_llm::{Capacity, FakeLlm};
+use podmine_tests::fake_llm::{Capacity, FakeLlm, Fault};
 use podmine_tests::mining::{srt, terminate, Mining};
 use protocol::streams;
 use std::time::{Duration, Instant};
@@ -37,6 +37,9 @@ async fn two_workers_mine_exactly_once_through_a_kill_9_and_stop_cleanly_on_sigt
         assert!(Instant::now() < deadline, "no progress:\n{}", mining.log("a"));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let live = mining.live_workers().await;
+    assert_eq!(live.len(), 2, "both workers report liveness: {live:?}");
+    assert!(live.iter().all(|w| w["identity"]["model"] == MODEL && w["identity"]["concurrency"] == 3), "{live:?}");
     a.kill().unwrap(); // SIGKILL, mid-call: both workers keep 3 calls in flight
     a.wait().unwrap();
     mining.wait_settled(Duration::from_secs(60)).await;
@@ -125,5 +128,52 @@ async fn a_missing_model_pauses_the_worker_until_it_appears() {
     mining.wait_settled(Duration::from_secs(30)).await;
     assert_mined_exactly_once(&mining).await;
     assert!(mining.log("w").contains("available again"), "{}", mining.log("w"));
+    assert_eq!(terminate(&mut worker, Duration::from_secs(10)).0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_call_drains_then_hands_the_task_back() {
+    let mining = Mining::enqueue(&[("one.srt", &srt(1))]);
+    // 60 s calls: the call cannot finish within the 1 s drain timeout.
+    let slow = Capacity { tokens_per_s: 10.0, output_tokens: 600, scaling: 1.0, ..Capacity::default() };
+    let llm = FakeLlm::start(&[MODEL], slow).await;
+    let mut worker = mining.worker("w", &llm.url(), &["--drain-timeout", "1s", "--ack-wait", "30s"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while llm.generating() == 0 {
+        assert!(Instant::now() < deadline, "the call never started:\n{}", mining.log("w"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, took) = terminate(&mut worker, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", mining.log("w"));
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "exit took {took:?}");
+    assert_eq!(mining.messages(streams::RESULTS).await, 0);
+    // The task was handed back (Nak), not left to ack_wait: the next worker gets it at once.
+    llm.set_capacity(Capacity::default());
+    let mut next = mining.worker("w2", &llm.url(), &["--ack-wait", "30s"]);
+    mining.wait_settled(Duration::from_secs(10)).await;
+    assert_mined_exactly_once(&mining).await;
+    assert_eq!(terminate(&mut next, Duration::from_secs(10)).0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_and_unusable_output_is_asked_again_then_failed_with_its_raw_output() {
+    let mining = Mining::enqueue(&[("mix.srt", &srt(6))]);
+    let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
+    // Transient faults first (retried in place with backoff), then one invalid answer (asked again).
+    llm.inject([Fault::Status(503), Fault::Status(500), Fault::Drop, Fault::InvalidJson]);
+    llm.poison("Segment number 4 ", Fault::SchemaViolation);
+    let mut worker = mining.worker("w", &llm.url(), &["--concurrency", "1"]);
+    mining.wait_settled(Duration::from_secs(40)).await;
+    let failures = mining.failures().await;
+    assert_eq!(failures.len(), 1, "only the poisoned segment fails");
+    let failure = &failures[0];
+    assert_eq!(failure.task.segment.index, 4);
+    assert!(failure.reason.contains("after 3 asks"), "{}", failure.reason);
+    assert!(failure.raw_output.as_deref().is_some_and(|raw| raw.contains("\"claims\":\"none\"")), "{failure:?}");
+    assert_eq!(mining.messages(streams::RESULTS).await, mining.segments - 1);
+    let log = mining.log("w");
+    assert!(log.contains("backing off"), "backoff is visible in the log:\n{log}");
+    // 6 segments + 3 transient retries + 1 re-ask + 2 more asks for the poisoned one.
+    assert_eq!(llm.requests(), 6 + 3 + 1 + 2);
     assert_eq!(terminate(&mut worker, Duration::from_secs(10)).0, Some(0));
 }

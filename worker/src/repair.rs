@@ -2,7 +2,9 @@
 //!
 //! Repairs the users' pipeline applies (see reference/current-pipeline.md):
 //! enum synonyms mapped, missing arrays set to `[]`, missing timestamps
-//! filled. Beyond that: timestamps are normalised to `HH:MM:SS` inside the
+//! filled. A field of the wrong type, or an object with none of the four
+//! arrays, is invalid rather than repaired: that would fake an empty result.
+//! Beyond that: timestamps are normalised to `HH:MM:SS` inside the
 //! segment (an offset such as `00:12` in a segment starting at 00:10:00 means
 //! 00:10:12), and items missing a required field are dropped and counted.
 //! Output that is not a JSON object is an error: the caller asks again.
@@ -24,6 +26,8 @@ pub enum Invalid {
     NotJson(String),
     #[error("output is JSON but not an object")]
     NotObject,
+    #[error("output violates the schema: {0}")]
+    Schema(String),
 }
 
 pub const ARRAYS: [&str; 4] = ["claims", "jargon", "people", "mental_models"];
@@ -32,16 +36,17 @@ pub const ARRAYS: [&str; 4] = ["claims", "jargon", "people", "mental_models"];
 pub fn repair(raw: &str, t0_ms: u64, t1_ms: u64) -> Result<Repaired, Invalid> {
     let value = parse_lenient(raw)?;
     let Value::Object(mut object) = value else { return Err(Invalid::NotObject) };
+    if !ARRAYS.iter().any(|name| object.contains_key(*name)) {
+        // Not a miner_output at all: repairing it would fake an empty result.
+        return Err(Invalid::Schema(format!("none of {ARRAYS:?} is present")));
+    }
     let mut repairs = Vec::new();
     let span = Span { t0_ms, t1_ms };
     let mut output = Map::new();
     for name in ARRAYS {
         let items = match object.remove(name) {
             Some(Value::Array(items)) => items,
-            Some(_) => {
-                repairs.push(format!("{name}: not an array, replaced with []"));
-                Vec::new()
-            }
+            Some(other) => return Err(Invalid::Schema(format!("{name} is {other}, not an array"))),
             None => {
                 repairs.push(format!("{name}: missing, set to []"));
                 Vec::new()
@@ -222,5 +227,10 @@ mod tests {
         assert!(matches!(repair("I cannot help with that.", T0, T1), Err(Invalid::NotJson(_))));
         assert_eq!(repair("[1, 2]", T0, T1), Err(Invalid::NotObject));
         assert!(matches!(repair(r#"{"claims": [{"claim_text": "trunc"#, T0, T1), Err(Invalid::NotJson(_))));
+        assert!(matches!(repair(r#"{"claims": "none", "people": 7}"#, T0, T1), Err(Invalid::Schema(_))));
+        assert!(
+            matches!(repair(r#"{"answer": "nothing here"}"#, T0, T1), Err(Invalid::Schema(_))),
+            "no silent empty result"
+        );
     }
 }
