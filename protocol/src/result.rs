@@ -100,7 +100,11 @@ pub struct FailureRecord {
 impl SegmentResult {
     /// `Nats-Msg-Id` of the result: one per work key.
     pub fn message_id(&self) -> String {
-        format!("result:{}", self.work_key.0.short())
+        Self::message_id_for(&self.work_key)
+    }
+
+    pub fn message_id_for(work_key: &WorkKey) -> String {
+        format!("result:{}", work_key.0.short())
     }
 }
 

@@ -191,6 +191,13 @@ async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &Cancel
     };
     let span = tracing::info_span!("task", segment = %task.segment.key(), delivery);
     let _enter = span.enter();
+    // A result this worker paid for but could not publish (NATS was away): publish it now.
+    let result_id = protocol::SegmentResult::message_id_for(&shared.miner.work_key(&task));
+    if let Some(pending) = shared.outbox.get(&result_id)? {
+        publish(&shared.js, &pending).await?;
+        shared.outbox.remove(&pending.message_id).await?;
+        return message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"));
+    }
     let heartbeat = shared.settings.ack_wait / 3;
     loop {
         let mine = shared.miner.mine(&task, delivery);

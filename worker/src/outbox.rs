@@ -43,6 +43,11 @@ impl Outbox {
         Ok(())
     }
 
+    /// The pending message with this id, if any.
+    pub fn get(&self, message_id: &str) -> anyhow::Result<Option<Pending>> {
+        self.db.get(message_id.as_bytes())?.map(|v| Ok(protocol::codec::decode(&v)?)).transpose()
+    }
+
     /// Everything still waiting, oldest key first.
     pub fn pending(&self) -> anyhow::Result<Vec<Pending>> {
         self.db.iter().values().map(|v| Ok(protocol::codec::decode(&v?)?)).collect()
