@@ -1,11 +1,15 @@
 //! The command line: argument parsing and dispatch to each command's `run`.
 
+use crate::collect::{self, CollectSettings};
 use crate::enqueue::{self, EnqueueSettings, Target};
-use crate::{nats, status, store::Store};
+use crate::run::{self, Ended, RunSettings};
+use crate::{failures, nats, output, status, store::Store};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
 
 /// podmine coordinator: turns a corpus of podcast transcripts into mining tasks
 /// on NATS JetStream and reports progress.
@@ -42,6 +46,69 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Store results and failures; write out/<episode>.json for every finished episode.
+    Collect {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Folder for the episode files.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Keep collecting after every enqueued segment is settled (until Ctrl-C).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// List failed segments: reason, attempts, where the raw output is.
+    Failed {
+        /// Folder of the episode files (to say where the raw output is).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put failed segments back on the queue (with a new generation, so dedup lets them through).
+    RetryFailed {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Only failures whose reason contains this text.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Write every settled segment as JSON lines (to stdout, or --out FILE).
+    Export {
+        /// JSON lines, one per segment (the only export format).
+        #[arg(long, required = true)]
+        jsonl: bool,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One machine, one command: NATS (embedded if none answers), enqueue, a
+    /// local worker and the collector, until every segment is settled.
+    Run {
+        /// Folder of transcripts.
+        corpus: PathBuf,
+        /// NATS server URL; without it, a running server on 127.0.0.1:4222 or an embedded one.
+        #[arg(long, env = "NATS_URL")]
+        nats: Option<String>,
+        /// LLM server URL.
+        #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
+        llm: String,
+        /// `ollama` or `openai`.
+        #[arg(long, default_value = "ollama")]
+        api: String,
+        #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
+        model: String,
+        /// LLM calls in flight.
+        #[arg(long, default_value_t = 4)]
+        concurrency: u64,
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        segment_seconds: u64,
+        /// More `worker run` flags, after `--` (e.g. `-- --num-predict 400`).
+        #[arg(last = true)]
+        worker_args: Vec<String>,
+    },
     /// Show progress (works from the data dir alone when no server answers).
     Status {
         #[command(flatten)]
@@ -69,10 +136,95 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Status { nats, json } => {
+        Command::Collect { nats, out, follow } => {
+            let js = nats::connect(&nats.nats).await?;
             let store = open_store(&cli.data_dir)?;
+            let cancel = cancel_on_signal();
+            let settings =
+                CollectSettings { out: out.clone(), follow, snapshot: Some(cli.data_dir.join("status.json")) };
+            let collected = collect::run(&js, &store, &settings, &cancel).await?;
+            println!(
+                "collected {} new outcome(s) ({} duplicate, {} stale); {} episode file(s) written to {}",
+                collected.new,
+                collected.duplicates,
+                collected.stale,
+                collected.episodes_written,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Failed { out, json } => {
+            print!("{}", failures::list(&open_store(&cli.data_dir)?, &out, json)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RetryFailed { nats, reason } => {
+            let js = nats::connect(&nats.nats).await?;
+            let retried = failures::retry(&js, &open_store(&cli.data_dir)?, reason.as_deref()).await?;
+            println!("re-enqueued {retried} failed segment(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { jsonl: _, out } => {
+            let store = open_store(&cli.data_dir)?;
+            let mut writer: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            for (id, record) in store.episodes()? {
+                for settled in store.episode_outcomes(&id)? {
+                    let mut line = output::segment_json(&settled);
+                    line["episode"] = serde_json::json!({"id": id.as_str(), "source_path": record.source_path, "title": record.title});
+                    writeln!(writer, "{line}")?;
+                }
+            }
+            writer.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { corpus, nats, llm, api, model, concurrency, out, segment_seconds, worker_args } => {
+            let mut args = vec!["--llm".to_owned(), llm, "--api".into(), api, "--model".into(), model];
+            args.extend(["--concurrency".to_owned(), concurrency.to_string()]);
+            args.extend(worker_args);
+            let settings = RunSettings {
+                corpus,
+                out: out.clone(),
+                data_dir: cli.data_dir.clone(),
+                nats,
+                segment_seconds,
+                worker_args: args,
+            };
+            match run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await? {
+                Ended::Settled { done, failed } => {
+                    println!("done: {done} segment(s) mined, {failed} failed; episode files in {}", out.display());
+                    if failed > 0 {
+                        println!("see `coordinator failed`; `coordinator retry-failed` puts them back on the queue");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ended::Interrupted => {
+                    println!("interrupted: everything done so far is kept; run the same command again to continue");
+                    Ok(ExitCode::from(130))
+                }
+            }
+        }
+        Command::Status { nats, json } => {
             let js = nats::connect(&nats.nats).await.ok();
-            let status = status::gather(&store, js.as_ref()).await?;
+            let snapshot = cli.data_dir.join("status.json");
+            let status = match open_store_waiting(&cli.data_dir, std::time::Duration::ZERO) {
+                Ok(store) => status::gather(&store, js.as_ref()).await?,
+                // A collector (or `run`) holds the store: read the snapshot it
+                // keeps (written within a second of its start).
+                Err(_) => {
+                    for _ in 0..30 {
+                        if snapshot.exists() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    match snapshot.exists() {
+                        true => status::from_snapshot(&snapshot, js.as_ref()).await?,
+                        false => status::gather(&open_store(&cli.data_dir)?, js.as_ref()).await?,
+                    }
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string(&status)?);
             } else {
@@ -83,7 +235,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How long a command waits for the store while another process holds it.
+const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
+    open_store_waiting(data_dir, STORE_PATIENCE)
+}
+
+fn open_store_waiting(data_dir: &std::path::Path, patience: std::time::Duration) -> anyhow::Result<Store> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
-    Store::open(data_dir)
+    Store::open(data_dir, patience)
+}
+
+/// A token cancelled by SIGINT or SIGTERM.
+fn cancel_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                },
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("stopping: finishing in-flight work (run again to continue)");
+        trigger.cancel();
+    });
+    cancel
 }

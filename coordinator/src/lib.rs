@@ -15,18 +15,27 @@
 //! - [`publish`]: bounded in-flight publishing and PubAck classification.
 //! - [`enqueue`]: the `enqueue` command: the pipeline above, resumable.
 //! - [`store`]: the sled checkpoint (the only module that names sled).
+//! - [`collect`]: RESULTS/FAILED/advisories → store → `out/<episode>.json`.
+//! - [`output`]: the episode files and JSONL export.
+//! - [`failures`]: `failed` and `retry-failed`.
+//! - [`run`]: one machine, one command; [`embedded`]: its nats-server child.
 //! - [`status`]: the `status` command.
 //! - [`nats`]: connecting, with errors that say what to start.
 //! - [`report`], [`progress`]: the end-of-run summary and the progress bar.
 
 pub mod cli;
+pub mod collect;
 pub mod corpus;
+pub mod embedded;
 pub mod enqueue;
+pub mod failures;
 pub mod nats;
+pub mod output;
 pub mod prepare;
 pub mod progress;
 pub mod publish;
 pub mod report;
+pub mod run;
 pub mod segmenter;
 pub mod status;
 pub mod store;

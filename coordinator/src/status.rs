@@ -1,26 +1,34 @@
-//! `coordinator status`: what has been done, from the store alone, plus what
-//! the server says about the queue when it answers.
+//! `coordinator status`: what has been done, from the store alone, plus the
+//! live parts (queue, workers) when a server answers.
 //!
-//! `--json` prints one object whose fields are documented in README.md;
-//! fields whose data comes with later features (results, workers, rates) are
-//! present with zero values so scripts can rely on the shape.
+//! `--json` prints one object whose fields are documented in README.md.
 
+use crate::collect::unix_now_ms;
 use crate::store::Store;
 use async_nats::jetstream;
-use serde::Serialize;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Status {
+    /// When these figures were computed (unix ms).
+    pub as_of_unix_ms: u64,
     pub segments: SegmentCounts,
     pub episodes: EpisodeCounts,
     pub rate: Rate,
-    /// Seconds until every segment is settled at the current rate; null without a rate.
+    /// Seconds until every segment is settled at the recent rate; null without a rate.
     pub eta_s: Option<f64>,
     pub workers: Vec<serde_json::Value>,
     pub queue: Queue,
+    /// Failures by reason (first 80 characters).
+    pub failures: BTreeMap<String, u64>,
+    /// Average per settled segment: where its time went, and its prompt tokens.
+    pub per_segment: PerSegment,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct SegmentCounts {
     pub total: u64,
     pub done: u64,
@@ -29,59 +37,201 @@ pub struct SegmentCounts {
     pub pending: u64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct EpisodeCounts {
     pub total: u64,
     pub complete: u64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+/// Segments and output tokens per second over the last 1, 5 and 15 minutes;
+/// the top-level figures are the 5-minute ones (a window counts from the
+/// first segment settled in it, so a young run is not diluted).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Rate {
     pub segments_per_s: f64,
     pub output_tokens_per_s: f64,
+    pub segments_per_s_1m: f64,
+    pub segments_per_s_5m: f64,
+    pub segments_per_s_15m: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct PerSegment {
+    pub queue_ms: f64,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub prompt_tokens: f64,
+    pub cached_prompt_tokens: f64,
+    pub output_tokens: f64,
 }
 
 /// The live view of the task queue; `reachable: false` when no server answered.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Queue {
     pub reachable: bool,
     /// Tasks waiting or in progress on the TASKS stream.
     pub tasks: Option<u64>,
 }
 
+/// (segments/s, output tokens/s) over the last `window_ms`.
+fn rate_over(store: &Store, now_ms: u64, window_ms: u64) -> anyhow::Result<(f64, f64)> {
+    let buckets = store.buckets_since(now_ms.saturating_sub(window_ms))?;
+    let Some(first) = buckets.iter().map(|b| b.first_ms).min() else { return Ok((0.0, 0.0)) };
+    let since = first.max(now_ms.saturating_sub(window_ms));
+    let seconds = (now_ms.saturating_sub(since) as f64 / 1000.0).max(1.0);
+    let segments: u64 = buckets.iter().map(|b| b.segments).sum();
+    let tokens: u64 = buckets.iter().map(|b| b.output_tokens).sum();
+    Ok((segments as f64 / seconds, tokens as f64 / seconds))
+}
+
 pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::Result<Status> {
     let totals = store.totals()?;
-    let (done, failed, complete) = (0, 0, 0);
-    let tasks = match js {
-        Some(js) => match js.get_stream(protocol::streams::TASKS).await {
-            Ok(mut stream) => stream.info().await.ok().map(|info| info.state.messages),
-            Err(_) => None,
-        },
-        None => None,
+    let counters = store.counters()?;
+    let settled = counters.mined + counters.failed;
+    let pending = totals.segments.saturating_sub(settled);
+    let now = unix_now_ms();
+    let (one, _) = rate_over(store, now, 60_000)?;
+    let (five, five_tokens) = rate_over(store, now, 300_000)?;
+    let (fifteen, _) = rate_over(store, now, 900_000)?;
+    let mut failures = BTreeMap::new();
+    if counters.failed > 0 {
+        for failure in store.failures()? {
+            *failures.entry(failure.reason.chars().take(80).collect()).or_default() += 1;
+        }
+    }
+    let average = |sum: u64| if settled > 0 { sum as f64 / settled as f64 } else { 0.0 };
+    let usage = counters.usage;
+    let (tasks, workers) = match js {
+        Some(js) => (queued_tasks(js).await, live_workers(js).await),
+        None => (None, Vec::new()),
     };
     Ok(Status {
-        segments: SegmentCounts { total: totals.segments, done, failed, pending: totals.segments - done - failed },
-        episodes: EpisodeCounts { total: totals.episodes, complete },
-        rate: Rate { segments_per_s: 0.0, output_tokens_per_s: 0.0 },
-        eta_s: None,
-        workers: Vec::new(),
+        as_of_unix_ms: now,
+        segments: SegmentCounts { total: totals.segments, done: counters.mined, failed: counters.failed, pending },
+        episodes: EpisodeCounts { total: totals.episodes, complete: store.complete_episodes() },
+        rate: Rate {
+            segments_per_s: five,
+            output_tokens_per_s: five_tokens,
+            segments_per_s_1m: one,
+            segments_per_s_5m: five,
+            segments_per_s_15m: fifteen,
+        },
+        eta_s: (five > 0.0).then(|| pending as f64 / five),
+        workers,
         queue: Queue { reachable: tasks.is_some(), tasks },
+        failures,
+        per_segment: PerSegment {
+            queue_ms: average(usage.queue_ms),
+            prefill_ms: average(usage.prefill_ms),
+            decode_ms: average(usage.decode_ms),
+            prompt_tokens: average(usage.prompt_tokens),
+            cached_prompt_tokens: average(usage.cached_prompt_tokens),
+            output_tokens: average(usage.output_tokens),
+        },
     })
+}
+
+async fn queued_tasks(js: &jetstream::Context) -> Option<u64> {
+    let mut stream = js.get_stream(protocol::streams::TASKS).await.ok()?;
+    stream.info().await.ok().map(|info| info.state.messages)
+}
+
+/// Liveness records of the workers seen in the last 30 s.
+async fn live_workers(js: &jetstream::Context) -> Vec<serde_json::Value> {
+    let Ok(store) = js.get_key_value("podmine_workers").await else { return Vec::new() };
+    let Ok(keys) = store.keys().await else { return Vec::new() };
+    let keys: Vec<String> = keys.try_collect().await.unwrap_or_default();
+    let mut workers = Vec::new();
+    for key in keys {
+        if let Ok(Some(value)) = store.get(&key).await {
+            workers.extend(serde_json::from_slice::<serde_json::Value>(&value).ok());
+        }
+    }
+    workers
+}
+
+/// Writes the store's view (no live parts) where `status` finds it while a
+/// collector holds the store.
+pub async fn write_snapshot(store: &Store, path: &Path) -> anyhow::Result<()> {
+    let status = gather(store, None).await?;
+    let temp = path.with_extension("json.tmp");
+    std::fs::write(&temp, serde_json::to_vec(&status)?)?;
+    std::fs::rename(temp, path)?;
+    Ok(())
+}
+
+/// The snapshot a running collector keeps, with the live parts filled in now.
+pub async fn from_snapshot(path: &Path, js: Option<&jetstream::Context>) -> anyhow::Result<Status> {
+    let mut status: Status = serde_json::from_slice(&std::fs::read(path)?)?;
+    // The snapshot is up to a second old: count the time since against the ETA.
+    let age_s = unix_now_ms().saturating_sub(status.as_of_unix_ms) as f64 / 1000.0;
+    status.eta_s = status.eta_s.map(|eta| (eta - age_s).max(0.0));
+    if let Some(js) = js {
+        status.queue.tasks = queued_tasks(js).await;
+        status.queue.reachable = status.queue.tasks.is_some();
+        status.workers = live_workers(js).await;
+    }
+    Ok(status)
 }
 
 /// The human-readable form.
 pub fn render(status: &Status) -> String {
-    let queue = match status.queue.tasks {
-        Some(tasks) => format!("{tasks} task(s) on the queue"),
-        None => "no NATS server answered: live queue figures are missing".to_owned(),
-    };
-    format!(
-        "episodes: {} enqueued, {} complete\nsegments: {} total, {} done, {} failed, {} pending\nqueue: {queue}\n",
+    let mut out = format!(
+        "episodes: {} enqueued, {} complete\nsegments: {} total, {} done, {} failed, {} pending\n",
         status.episodes.total,
         status.episodes.complete,
         status.segments.total,
         status.segments.done,
         status.segments.failed,
         status.segments.pending,
-    )
+    );
+    let r = &status.rate;
+    out += &format!(
+        "rate: {:.3} seg/s (1 m {:.3}, 5 m {:.3}, 15 m {:.3}), {:.1} output tok/s\n",
+        r.segments_per_s, r.segments_per_s_1m, r.segments_per_s_5m, r.segments_per_s_15m, r.output_tokens_per_s
+    );
+    out += &match status.eta_s {
+        Some(eta) => format!("eta: {}\n", human_duration(eta)),
+        None => "eta: unknown (no segments settled in the last 5 minutes)\n".to_owned(),
+    };
+    let p = &status.per_segment;
+    out += &format!(
+        "per segment: queue {:.0} ms, prefill {:.0} ms, decode {:.0} ms; prompt {:.0} tokens ({:.0} cached), output {:.0} tokens\n",
+        p.queue_ms, p.prefill_ms, p.decode_ms, p.prompt_tokens, p.cached_prompt_tokens, p.output_tokens
+    );
+    out += &match status.queue.tasks {
+        Some(tasks) => format!("queue: {tasks} task(s)\n"),
+        None => "queue: no NATS server answered: live figures (queue, workers) are missing\n".to_owned(),
+    };
+    out += &format!("workers: {}\n", status.workers.len());
+    for w in &status.workers {
+        let id = &w["identity"];
+        out += &format!(
+            "  {} {} {} concurrency {} in flight {} mined {} failed {} retried {}\n",
+            id["worker"],
+            id["endpoint"],
+            id["model"],
+            id["concurrency"],
+            w["in_flight"],
+            w["mined"],
+            w["failed"],
+            w["retried"]
+        );
+    }
+    if !status.failures.is_empty() {
+        out += "failures by reason (see `coordinator failed`):\n";
+        for (reason, count) in &status.failures {
+            out += &format!("  {count:>6}  {reason}\n");
+        }
+    }
+    out
+}
+
+fn human_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 pub const TASKS: &str = "PODMINE_TASKS";
 pub const RESULTS: &str = "PODMINE_RESULTS";
 pub const FAILED: &str = "PODMINE_FAILED";
+pub const ADVISORIES: &str = "PODMINE_ADVISORIES";
 
 /// Room for the whole backlog: 840k tasks of ~1 KB with headroom. A full
 /// stream refuses new tasks (`discard: new`) instead of dropping old ones.
@@ -70,6 +71,20 @@ fn kept_per_segment(name: &str, kind: &str, options: StreamOptions) -> stream::C
     }
 }
 
+/// Captures the server's MAX_DELIVERIES advisories for tasks (advisories are
+/// lost if nobody listens): a task whose worker died on its final delivery is
+/// counted as failed from here.
+pub fn advisories(options: StreamOptions) -> stream::Config {
+    stream::Config {
+        name: ADVISORIES.into(),
+        subjects: vec![format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{TASKS}.*")],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: options.replicas,
+        ..Default::default()
+    }
+}
+
 /// The durable pull consumer every worker shares.
 pub const WORKERS_CONSUMER: &str = "podmine-workers";
 
@@ -102,7 +117,7 @@ pub async fn ensure(
     js: &jetstream::Context,
     options: StreamOptions,
 ) -> Result<(), jetstream::context::CreateStreamError> {
-    for config in [tasks(options), results(options), failed(options)] {
+    for config in [tasks(options), results(options), failed(options), advisories(options)] {
         js.create_or_update_stream(config).await?;
     }
     Ok(())

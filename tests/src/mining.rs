@@ -52,7 +52,7 @@ impl Mining {
     }
 
     /// Starts `worker run` with its own data dir `name`, logging to `<scratch>/<name>.log`.
-    pub fn worker(&self, name: &str, llm: &str, extra: &[&str]) -> Child {
+    pub fn worker(&self, name: &str, llm: &str, extra: &[&str]) -> Process {
         let log = std::fs::File::create(self.log_path(name)).expect("worker log");
         Command::new(binaries::worker())
             .args(["run", "--nats", &self.server.url(), "--llm", llm, "--data-dir"])
@@ -63,6 +63,7 @@ impl Mining {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Process)
             .expect("start worker")
     }
 
@@ -164,5 +165,31 @@ pub fn terminate(child: &mut Child, limit: Duration) -> (Option<i32>, Duration) 
         }
         assert!(started.elapsed() < limit, "the worker did not exit within {limit:?} of SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves no
+/// worker or coordinator running behind it.
+pub struct Process(pub Child);
+
+impl std::ops::Deref for Process {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }

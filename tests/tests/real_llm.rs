@@ -78,10 +78,9 @@ async fn a_real_episode_is_mined_or_failed_by_llama_server() {
     let bytes = std::fs::read(&corpus).expect("the shared corpus episode");
     let mining = Mining::enqueue(&[("episode.srt", &bytes)]);
     // The default schema's bounds are sized for a 7B model; SmolLM2 fills every
-    // string to its limit, so the test passes tighter bounds with --schema.
-    let schema_path = mining.scratch.path().join("small-schema.json");
-    std::fs::write(&schema_path, small_schema().to_string()).unwrap();
-    let schema_arg = schema_path.to_string_lossy().into_owned();
+    // string to its limit, so the test passes the shipped small-model schema.
+    let schema_arg =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/schemas/small-model.json").to_string_lossy().into_owned();
     let llama = LlamaServer::start();
     let started = Instant::now();
     let mut worker = mining.worker(
@@ -139,31 +138,30 @@ async fn a_real_episode_is_mined_or_failed_by_llama_server() {
         output_tokens as f64 / elapsed,
     );
     assert!(output_tokens > 0, "the real server generated tokens");
+    // Collect: every segment lands in out/ once, and status agrees.
+    let data = mining.scratch.path().join("coordinator");
+    let out = mining.scratch.path().join("out");
+    let collect = Command::new(podmine_tests::binaries::coordinator())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["collect", "--nats", &mining.server.url(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(collect.status.success(), "{}", String::from_utf8_lossy(&collect.stderr));
+    let episode: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("episode.json")).unwrap()).unwrap();
+    let segments = episode["segments"].as_array().unwrap();
+    assert_eq!(segments.len() as u64, mining.segments);
+    assert_eq!(segments.iter().filter(|s| s["status"] == "mined").count(), results.len());
+    assert!(segments.iter().enumerate().all(|(i, s)| s["index"] == i as u64));
+    let status = Command::new(podmine_tests::binaries::coordinator())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["status", "--json", "--nats", &mining.server.url()])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["segments"]["done"], results.len() as u64);
+    assert_eq!(status["segments"]["failed"], failures.len() as u64);
     assert_eq!(terminate(&mut worker, Duration::from_secs(15)).0, Some(0));
-}
-
-/// miner_output v1 with small bounds: at most ~300 output tokens.
-fn small_schema() -> serde_json::Value {
-    let text = |max: u32| serde_json::json!({"type": "string", "maxLength": max});
-    let item = |fields: &[&str]| {
-        let properties: serde_json::Map<String, serde_json::Value> =
-            fields.iter().map(|f| (f.to_string(), text(60))).collect();
-        serde_json::json!({"type": "object", "properties": properties, "required": fields})
-    };
-    serde_json::json!({
-        "type": "object",
-        "properties": {
-            "claims": {"type": "array", "maxItems": 2, "items": {"type": "object", "properties": {
-                "claim_text": text(120),
-                "claim_type": {"type": "string", "enum": ["factual", "causal", "normative", "forecast", "definition"]},
-                "stance": {"type": "string", "enum": ["asserts", "questions", "opposes", "neutral"]},
-                "evidence_spans": {"type": "array", "maxItems": 1, "items": {"type": "object", "properties": {
-                    "quote": text(80), "t0": text(8), "t1": text(8)}, "required": ["quote", "t0", "t1"]}}
-            }, "required": ["claim_text", "claim_type", "stance", "evidence_spans"]}},
-            "jargon": {"type": "array", "maxItems": 1, "items": item(&["term", "definition", "context_quote", "timestamp"])},
-            "people": {"type": "array", "maxItems": 1, "items": item(&["name", "context_quote", "timestamp"])},
-            "mental_models": {"type": "array", "maxItems": 1, "items": item(&["name", "description", "context_quote", "timestamp"])}
-        },
-        "required": ["claims", "jargon", "people", "mental_models"]
-    })
 }

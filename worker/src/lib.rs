@@ -80,6 +80,25 @@ pub async fn run(args: cli::RunArgs, cancel: CancellationToken) -> anyhow::Resul
     result
 }
 
+/// Fails at once, saying what to do, when no LLM answers or the model is missing
+/// (`coordinator run` uses it; the daemon instead waits for the server).
+pub async fn check_llm(args: &cli::RunArgs) -> anyhow::Result<()> {
+    let endpoint = cli::endpoint_url(&args.llm);
+    let generation =
+        llm::Generation { num_predict: args.num_predict, temperature: args.temperature, keep_alive: "1h".into() };
+    let client = llm::LlmClient::new(&endpoint, args.api, &args.model, generation, std::time::Duration::from_secs(10))?;
+    match client.check_model().await {
+        Ok(()) => Ok(()),
+        Err(llm::LlmError::Transient(reason)) => anyhow::bail!(
+            "no LLM server answers at {endpoint} ({reason}). Start Ollama (`ollama serve`) and pull the model \
+             (`ollama pull {}`), or on a machine without Ollama run `deploy/real-llm.sh start` and pass the URL it \
+             prints with --llm URL --api openai",
+            args.model
+        ),
+        Err(err) => anyhow::bail!("{err}"),
+    }
+}
+
 fn load_prompt(args: &cli::RunArgs) -> anyhow::Result<prompt::Prompt> {
     let instructions = match &args.prompt {
         Some(path) => {

@@ -1,10 +1,15 @@
-//! The coordinator's checkpoint: what has been enqueued, in sled.
+//! The coordinator's checkpoint, in sled: what has been enqueued, and (in
+//! [`outcomes`]) how each segment ended.
 //!
 //! The only module that names sled. An episode's record is written after every
 //! one of its tasks was acknowledged by the server, and after its segment
 //! records, so a record's presence means "all of this episode is on the
 //! queue"; a crash before it makes the next `enqueue` publish the episode
 //! again, which the server's dedup absorbs.
+
+pub mod outcomes;
+
+pub use outcomes::{Counters, Recorded, Settled};
 
 use anyhow::Context;
 use protocol::{ContentHash, EpisodeId};
@@ -66,15 +71,47 @@ pub struct Store {
     db: sled::Db,
     episodes: sled::Tree,
     segments: sled::Tree,
+    /// Segment key → how it ended (encoded `Settled`).
+    outcomes: sled::Tree,
+    /// Running counters.
+    meta: sled::Tree,
+    /// 10-second bucket → segments settled in it.
+    buckets: sled::Tree,
+    /// Episodes whose output file is written.
+    complete: sled::Tree,
 }
 
 impl Store {
-    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+    /// Opens the store, waiting up to `patience` while another process (a
+    /// short-lived `status`, say) holds it.
+    pub fn open(data_dir: &Path, patience: std::time::Duration) -> anyhow::Result<Self> {
         let path = data_dir.join("coordinator.sled");
-        let db = sled::open(&path).with_context(|| {
-            format!("cannot open the coordinator's store at {} (is another coordinator running on it?)", path.display())
-        })?;
-        Ok(Self { episodes: db.open_tree("episodes")?, segments: db.open_tree("segments")?, db })
+        let deadline = std::time::Instant::now() + patience;
+        let db = loop {
+            match sled::open(&path) {
+                Ok(db) => break db,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                Err(err) => {
+                    return Err(err).with_context(|| {
+                        format!(
+                            "cannot open the coordinator's store at {} (is another coordinator running on it?)",
+                            path.display()
+                        )
+                    })
+                }
+            }
+        };
+        Ok(Self {
+            episodes: db.open_tree("episodes")?,
+            segments: db.open_tree("segments")?,
+            outcomes: db.open_tree("outcomes")?,
+            meta: db.open_tree("meta")?,
+            buckets: db.open_tree("buckets")?,
+            complete: db.open_tree("complete")?,
+            db,
+        })
     }
 
     pub fn episode(&self, id: &EpisodeId) -> anyhow::Result<Option<EpisodeRecord>> {
@@ -104,8 +141,45 @@ impl Store {
     ) -> anyhow::Result<()> {
         let bytes: Vec<u8> = segments.iter().flat_map(|s| s.to_bytes()).collect();
         self.segments.insert(id.as_str(), bytes)?;
+        self.complete.remove(id.as_str())?;
         self.episodes.insert(id.as_str(), serde_json::to_vec(record)?)?;
         Ok(())
+    }
+
+    /// Every enqueued episode, in id order.
+    pub fn episodes(&self) -> anyhow::Result<Vec<(protocol::EpisodeId, EpisodeRecord)>> {
+        self.episodes
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let id = protocol::EpisodeId::parse(std::str::from_utf8(&key).context("corrupt episode key")?)?;
+                Ok((id, serde_json::from_slice(&value).context("corrupt episode record")?))
+            })
+            .collect()
+    }
+
+    pub fn mark_complete(&self, id: &EpisodeId) -> anyhow::Result<()> {
+        self.complete.insert(id.as_str(), &[])?;
+        Ok(())
+    }
+
+    pub fn is_complete(&self, id: &EpisodeId) -> anyhow::Result<bool> {
+        Ok(self.complete.contains_key(id.as_str())?)
+    }
+
+    pub fn complete_episodes(&self) -> u64 {
+        self.complete.len() as u64
+    }
+
+    /// Bumps a segment's generation (its task gets a fresh message id) and returns it.
+    pub fn bump_generation(&self, key: &protocol::SegmentKey) -> anyhow::Result<u32> {
+        let mut segments: Vec<SegmentRecord> = self.segments(&key.episode)?.into_iter().map(|(_, r)| r).collect();
+        let record = segments.get_mut(key.index as usize).context("no such segment")?;
+        record.generation += 1;
+        let generation = record.generation;
+        let bytes: Vec<u8> = segments.iter().flat_map(|s| s.to_bytes()).collect();
+        self.segments.insert(key.episode.as_str(), bytes)?;
+        Ok(generation)
     }
 
     pub fn totals(&self) -> anyhow::Result<Totals> {
@@ -124,6 +198,14 @@ impl Store {
         self.db.flush_async().await.context("cannot flush the coordinator's store")?;
         Ok(())
     }
+}
+
+/// `<episode id>\0<index, big-endian>`: an episode's keys sort together, in order.
+fn segment_key_bytes(key: &protocol::SegmentKey) -> Vec<u8> {
+    let mut bytes = key.episode.as_str().as_bytes().to_vec();
+    bytes.push(0);
+    bytes.extend_from_slice(&key.index.to_be_bytes());
+    bytes
 }
 
 #[cfg(test)]
@@ -148,12 +230,12 @@ mod tests {
         let id = EpisodeId::parse("show/a").unwrap();
         let seg = |n: u8| SegmentRecord { content_hash: ContentHash([n; 16]), generation: 0 };
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
             store.record_episode(&id, &record(3), &[seg(1), seg(2), seg(3)]).unwrap();
             store.record_episode(&id, &record(2), &[seg(1), seg(9)]).unwrap();
             store.flush().await.unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
         assert_eq!(store.episode(&id).unwrap(), Some(record(2)));
         assert_eq!(store.segments(&id).unwrap(), vec![(0, seg(1)), (1, seg(9))]);
         assert_eq!(store.totals().unwrap(), Totals { episodes: 1, segments: 2 });

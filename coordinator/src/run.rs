@@ -1,0 +1,122 @@
+//! `coordinator run`: one machine, one command. Finds or starts NATS, checks
+//! the LLM answers, enqueues, runs a local worker and the collector, shows
+//! progress, and returns when every segment is settled. Interrupted (Ctrl-C
+//! or a crash), it leaves everything resumable: run it again to continue.
+
+use crate::collect::{self, CollectSettings};
+use crate::embedded::{self, EmbeddedNats};
+use crate::enqueue::{self, EnqueueSettings, Target};
+use crate::store::Store;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The NATS URL tried when `--nats` is not given.
+pub const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
+
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    pub corpus: PathBuf,
+    pub out: PathBuf,
+    pub data_dir: PathBuf,
+    pub nats: Option<String>,
+    pub segment_seconds: u64,
+    /// Arguments for the local worker (`worker run …` flags after `--nats`).
+    pub worker_args: Vec<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Settled { done: u64, failed: u64 },
+    Interrupted,
+}
+
+pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken) -> anyhow::Result<Ended> {
+    let (_embedded, url) = match &settings.nats {
+        Some(url) => (None, url.clone()),
+        None if embedded::answers(DEFAULT_NATS).await => (None, DEFAULT_NATS.to_owned()),
+        None => {
+            let server = EmbeddedNats::start_or_reuse(&settings.data_dir).await?;
+            eprintln!(
+                "run: using the embedded nats-server at {} (store in {})",
+                server.url,
+                settings.data_dir.display()
+            );
+            let url = server.url.clone();
+            (Some(server), url)
+        }
+    };
+    let mut worker_argv =
+        vec!["worker".to_owned(), "run".to_owned(), "--nats".to_owned(), url.clone(), "--data-dir".to_owned()];
+    worker_argv.push(settings.data_dir.join("worker").display().to_string());
+    worker_argv.extend(settings.worker_args.iter().cloned());
+    let worker::cli::Command::Run(worker_args) =
+        <worker::cli::Cli as clap::Parser>::try_parse_from(&worker_argv)?.command;
+    worker::check_llm(&worker_args).await?;
+    let js = crate::nats::connect(&url).await?;
+    let summary = enqueue::run(
+        EnqueueSettings { corpus: settings.corpus.clone(), segment_seconds: settings.segment_seconds },
+        Target::Server { js: js.clone(), store: store.clone() },
+    )
+    .await?;
+    eprint!("{summary}");
+    let worker_cancel = CancellationToken::new();
+    let worker = tokio::spawn(worker::run(worker_args, worker_cancel.clone()));
+    let progress = tokio::spawn(show_progress(store.clone(), cancel.clone()));
+    let snapshot = Some(settings.data_dir.join("status.json"));
+    let collect_settings = CollectSettings { out: settings.out.clone(), follow: false, snapshot };
+    let mut worker = worker;
+    let collecting = collect::run(&js, &store, &collect_settings, &cancel);
+    tokio::pin!(collecting);
+    let (collected, worker_result) = tokio::select! {
+        collected = &mut collecting => {
+            worker_cancel.cancel();
+            (collected, worker.await.context("the local worker panicked")?)
+        }
+        stopped = &mut worker => {
+            cancel.cancel();
+            let stopped = stopped.context("the local worker panicked")?;
+            (collecting.await, stopped.and_then(|()| Err(anyhow::anyhow!("the local worker stopped early"))))
+        }
+    };
+    progress.abort();
+    worker_result.context("the local worker failed")?;
+    collected?;
+    store.flush().await?;
+    if cancel.is_cancelled() {
+        return Ok(Ended::Interrupted);
+    }
+    let counters = store.counters()?;
+    Ok(Ended::Settled { done: counters.mined, failed: counters.failed })
+}
+
+/// A bar of settled segments, with the rate and ETA `status` would show.
+async fn show_progress(store: Store, cancel: CancellationToken) {
+    let bar = ProgressBar::new(store.totals().map(|t| t.segments).unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template("run [{elapsed_precise}] {wide_bar} {pos}/{len} segments  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut last_line = std::time::Instant::now();
+    while !cancel.is_cancelled() {
+        if let (Ok(totals), Ok(counters)) = (store.totals(), store.counters()) {
+            bar.set_length(totals.segments);
+            bar.set_position(counters.mined + counters.failed);
+            bar.set_message(format!("{} failed", counters.failed));
+            if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
+                last_line = std::time::Instant::now();
+                eprintln!(
+                    "run: {}/{} segments settled, {} failed",
+                    counters.mined + counters.failed,
+                    totals.segments,
+                    counters.failed
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bar.finish_and_clear();
+}
