@@ -16,6 +16,7 @@
 //! - [`retry`]: backoff delays (the only module naming `backoff`).
 //! - [`limits`]: request-rate cap (the only module naming `governor`).
 //! - [`outbox`]: results not yet published (the only module naming sled).
+//! - [`shutdown`]: SIGTERM/SIGINT as a graceful stop.
 //! - [`liveness`]: the worker's record in the KV bucket `status` reads.
 
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod outbox;
 pub mod prompt;
 pub mod repair;
 pub mod retry;
+pub mod shutdown;
 
 use anyhow::Context;
 use std::sync::Arc;

@@ -28,21 +28,7 @@ async fn main() -> ExitCode {
 
 /// SIGTERM (launchd, systemd) or SIGINT (Ctrl-C) starts a graceful stop.
 async fn stop_on_signal(cancel: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    worker::shutdown::requested().await;
     tracing::info!("stop requested: finishing in-flight work");
     cancel.cancel();
 }

@@ -42,6 +42,16 @@ pub struct ChatRequest<'a> {
     pub seed: u64,
 }
 
+impl ChatRequest<'_> {
+    /// Fixed instructions first (the cacheable prefix), the segment last.
+    fn messages(&self) -> Value {
+        serde_json::json!([
+            {"role": "system", "content": self.instructions},
+            {"role": "user", "content": self.user},
+        ])
+    }
+}
+
 /// What came back, with the server's own counters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatReply {

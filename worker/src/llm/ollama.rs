@@ -8,10 +8,7 @@ use serde_json::{json, Value};
 pub fn body(client: &LlmClient, request: &ChatRequest<'_>) -> Value {
     json!({
         "model": client.model,
-        "messages": [
-            {"role": "system", "content": request.instructions},
-            {"role": "user", "content": request.user},
-        ],
+        "messages": request.messages(),
         "stream": false,
         "format": request.schema,
         "keep_alive": client.generation.keep_alive,

@@ -8,10 +8,7 @@ use serde_json::{json, Value};
 pub fn body(client: &LlmClient, request: &ChatRequest<'_>) -> Value {
     json!({
         "model": client.model,
-        "messages": [
-            {"role": "system", "content": request.instructions},
-            {"role": "user", "content": request.user},
-        ],
+        "messages": request.messages(),
         "response_format": {"type": "json_schema", "json_schema": {"name": "miner_output", "schema": request.schema}},
         "max_tokens": client.generation.num_predict,
         "temperature": client.generation.temperature,
