@@ -3,9 +3,10 @@
 use crate::collect::{self, CollectSettings};
 use crate::enqueue::{self, EnqueueSettings, Target};
 use crate::run::{self, Ended, RunSettings};
-use crate::{failures, nats, output, status, store::Store};
+use crate::{failures, nats, nats_users, output, status, store::Store};
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use protocol::connect::{NatsArgs, NatsAuth};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,14 +22,6 @@ pub struct Cli {
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Where the NATS server is.
-#[derive(Debug, Args)]
-pub struct NatsArgs {
-    /// NATS server URL.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +83,8 @@ pub enum Command {
         /// NATS server URL; without it, a running server on 127.0.0.1:4222 or an embedded one.
         #[arg(long, env = "NATS_URL")]
         nats: Option<String>,
+        #[command(flatten)]
+        nats_auth: NatsAuth,
         /// LLM server URL.
         #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
         llm: String,
@@ -109,6 +104,16 @@ pub enum Command {
         #[arg(last = true)]
         worker_args: Vec<String>,
     },
+    /// Make passwords for the NATS users in deploy/nats/users.conf: writes
+    /// server.env (bcrypt hashes for nats-server), coordinator.env and worker.env.
+    NatsUsers {
+        /// Folder for the three files (owner-only permissions).
+        #[arg(long, default_value = "podmine-nats-users")]
+        dir: PathBuf,
+        /// Replace existing files (workers using the old passwords are locked out).
+        #[arg(long)]
+        replace: bool,
+    },
     /// Show progress (works from the data dir alone when no server answers).
     Status {
         #[command(flatten)]
@@ -126,7 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let target = if dry_run {
                 Target::DryRun
             } else {
-                let js = nats::connect(&nats.nats).await?;
+                let js = nats::connect(&nats).await?;
                 Target::Server { js, store: open_store(&cli.data_dir)? }
             };
             let summary = enqueue::run(settings, target).await?;
@@ -137,7 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Collect { nats, out, follow } => {
-            let js = nats::connect(&nats.nats).await?;
+            let js = nats::connect(&nats).await?;
             let store = open_store(&cli.data_dir)?;
             let cancel = cancel_on_signal();
             let settings =
@@ -158,7 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RetryFailed { nats, reason } => {
-            let js = nats::connect(&nats.nats).await?;
+            let js = nats::connect(&nats).await?;
             let retried = failures::retry(&js, &open_store(&cli.data_dir)?, reason.as_deref()).await?;
             println!("re-enqueued {retried} failed segment(s)");
             Ok(ExitCode::SUCCESS)
@@ -179,7 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writer.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { corpus, nats, llm, api, model, concurrency, out, segment_seconds, worker_args } => {
+        Command::Run { corpus, nats, nats_auth, llm, api, model, concurrency, out, segment_seconds, worker_args } => {
             let mut args = vec!["--llm".to_owned(), llm, "--api".into(), api, "--model".into(), model];
             args.extend(["--concurrency".to_owned(), concurrency.to_string()]);
             args.extend(worker_args);
@@ -188,6 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out: out.clone(),
                 data_dir: cli.data_dir.clone(),
                 nats,
+                nats_auth,
                 segment_seconds,
                 worker_args: args,
             };
@@ -205,8 +211,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::NatsUsers { dir, replace } => {
+            let written = nats_users::write(&dir, replace)?;
+            println!("wrote {} (for nats-server) and:", written.server_env.display());
+            for client in &written.client_envs {
+                println!("  {}", client.display());
+            }
+            println!("next (README.md \"Scale out\"):");
+            println!("  nats-server: deploy/install-nats.sh --env-file {}", written.server_env.display());
+            println!("  each worker Mac: deploy/install-worker.sh --env-file worker.env (copied there)");
+            println!("  coordinator: `set -a; . coordinator.env; set +a` before running it");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { nats, json } => {
-            let js = nats::connect(&nats.nats).await.ok();
+            let js = nats::connect(&nats).await.ok();
             let snapshot = cli.data_dir.join("status.json");
             let status = match open_store_waiting(&cli.data_dir, std::time::Duration::ZERO) {
                 Ok(store) => status::gather(&store, js.as_ref()).await?,

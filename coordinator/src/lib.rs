@@ -20,7 +20,8 @@
 //! - [`failures`]: `failed` and `retry-failed`.
 //! - [`run`]: one machine, one command; [`embedded`]: its nats-server child.
 //! - [`status`]: the `status` command.
-//! - [`nats`]: connecting, with errors that say what to start.
+//! - [`nats`]: connecting, with errors that say what to start;
+//!   [`nats_users`]: passwords for the shipped NATS configs.
 //! - [`report`], [`progress`]: the end-of-run summary and the progress bar.
 
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod embedded;
 pub mod enqueue;
 pub mod failures;
 pub mod nats;
+pub mod nats_users;
 pub mod output;
 pub mod prepare;
 pub mod progress;

@@ -22,6 +22,7 @@ pub struct RunSettings {
     pub out: PathBuf,
     pub data_dir: PathBuf,
     pub nats: Option<String>,
+    pub nats_auth: protocol::connect::NatsAuth,
     pub segment_seconds: u64,
     /// Arguments for the local worker (`worker run …` flags after `--nats`).
     pub worker_args: Vec<String>,
@@ -52,11 +53,13 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     let mut worker_argv =
         vec!["worker".to_owned(), "run".to_owned(), "--nats".to_owned(), url.clone(), "--data-dir".to_owned()];
     worker_argv.push(settings.data_dir.join("worker").display().to_string());
+    worker_argv.extend(settings.nats_auth.to_args());
     worker_argv.extend(settings.worker_args.iter().cloned());
     let worker::cli::Command::Run(worker_args) =
         <worker::cli::Cli as clap::Parser>::try_parse_from(&worker_argv)?.command;
     worker::check_llm(&worker_args).await?;
-    let js = crate::nats::connect(&url).await?;
+    let nats = protocol::connect::NatsArgs { url: url.clone(), auth: settings.nats_auth.clone() };
+    let js = crate::nats::connect(&nats).await?;
     let summary = enqueue::run(
         EnqueueSettings { corpus: settings.corpus.clone(), segment_seconds: settings.segment_seconds },
         Target::Server { js: js.clone(), store: store.clone() },

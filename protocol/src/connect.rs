@@ -1,6 +1,12 @@
-//! Connecting to NATS with errors that say what to start, shared by every binary.
+//! Connecting to NATS: the flags every binary shares (URL, credentials, TLS),
+//! errors that say what to start or fix, and who sets up the streams.
+//!
+//! Secrets never reach a log line: the password comes only from the
+//! environment (`NATS_PASSWORD`, so `ps` cannot show it), and URLs are
+//! printed with any `user:password@` part masked.
 
 use async_nats::jetstream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long to wait for a server before telling the user to start one.
@@ -9,6 +15,69 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// PubAcks allowed in flight on one connection.
 const MAX_ACK_INFLIGHT: usize = 4096;
 
+/// The environment variable holding the password for `--nats-user`.
+pub const PASSWORD_ENV: &str = "NATS_PASSWORD";
+
+/// Where the NATS server is and how to log in: the same flags on every binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL (several, comma separated, for a cluster).
+    #[arg(long = "nats", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub url: String,
+    #[command(flatten)]
+    pub auth: NatsAuth,
+}
+
+/// How to log in to NATS. Empty means no authentication (a local test server).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsAuth {
+    /// NATS credentials file (user JWT + NKey seed, as written by `nsc`).
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// NATS user name; its password is read from NATS_PASSWORD (there is no flag for it).
+    #[arg(long = "nats-user", env = "NATS_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// CA certificate that signed the server's TLS certificate; requires TLS.
+    #[arg(long, env = "NATS_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl NatsAuth {
+    /// The same settings as `worker run` flags (the password stays in the environment).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(creds) = &self.creds {
+            args.extend(["--creds".to_owned(), creds.display().to_string()]);
+        }
+        if let Some(user) = &self.user {
+            args.extend(["--nats-user".to_owned(), user.clone()]);
+        }
+        if let Some(ca) = &self.tls_ca {
+            args.extend(["--tls-ca".to_owned(), ca.display().to_string()]);
+        }
+        args
+    }
+
+    /// Who this connection logs in as, for error messages.
+    fn who(&self) -> String {
+        match (&self.creds, &self.user) {
+            (Some(creds), _) => format!("the credentials in {}", creds.display()),
+            (None, Some(user)) => format!("user \"{user}\""),
+            (None, None) => "an anonymous client".into(),
+        }
+    }
+}
+
+/// What the connecting program may do to the streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Owns the streams: creates them and brings their settings up to date.
+    Coordinator,
+    /// Uses the streams: creates missing ones when allowed (a local server
+    /// without authentication), never changes existing ones.
+    Worker,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error(
@@ -16,25 +85,124 @@ pub enum ConnectError {
          see README.md \"Set-up\"), or point --nats / NATS_URL at a running one: {source}"
     )]
     Unreachable { url: String, source: async_nats::ConnectError },
+    #[error(
+        "NATS at {url} refused {who}: check NATS_USER and NATS_PASSWORD (or --creds) against the users \
+         the server's config allows (README.md \"Scale out\")"
+    )]
+    Refused { url: String, who: String },
+    #[error(
+        "TLS to NATS at {url} failed: is --tls-ca the CA that signed the server's certificate, and does the \
+         certificate name the host in the URL? {source}"
+    )]
+    Tls { url: String, source: async_nats::ConnectError },
+    #[error("cannot read the NATS credentials file {path}: {source}")]
+    CredsFile { path: PathBuf, source: std::io::Error },
+    #[error("NATS_USER is set to \"{user}\" but {PASSWORD_ENV} is empty: set the password in the environment")]
+    NoPassword { user: String },
+    #[error("give either --creds or NATS_USER/{PASSWORD_ENV}, not both")]
+    TwoLogins,
     #[error("cannot create the podmine streams on {url}: is JetStream enabled (`nats-server -js`)? {source}")]
     NoJetStream { url: String, source: jetstream::context::CreateStreamError },
+    #[error(
+        "the podmine streams are not on {url} and {who} may not create them: run `coordinator enqueue` \
+         (as the coordinator) first, then start the worker again"
+    )]
+    StreamsMissing { url: String, who: String },
 }
 
-/// Connects as `name` and makes sure the podmine streams exist with current settings.
-/// The client reconnects by itself if the server goes away later.
-pub async fn connect(url: &str, name: &str) -> Result<jetstream::Context, ConnectError> {
-    let client = async_nats::ConnectOptions::new()
+/// Connects as `name`; the coordinator makes sure the podmine streams exist
+/// with current settings, a worker that they exist. The client reconnects by
+/// itself if the server goes away later.
+pub async fn connect(args: &NatsArgs, name: &str, role: Role) -> Result<jetstream::Context, ConnectError> {
+    let url = redact(&args.url);
+    let auth = &args.auth;
+    let mut options = match (&auth.creds, &auth.user) {
+        (Some(_), Some(_)) => return Err(ConnectError::TwoLogins),
+        (Some(path), None) => async_nats::ConnectOptions::with_credentials_file(path)
+            .await
+            .map_err(|source| ConnectError::CredsFile { path: path.clone(), source })?,
+        (None, Some(user)) => match std::env::var(PASSWORD_ENV) {
+            Ok(password) if !password.is_empty() => {
+                async_nats::ConnectOptions::with_user_and_password(user.clone(), password)
+            }
+            _ => return Err(ConnectError::NoPassword { user: user.clone() }),
+        },
+        (None, None) => async_nats::ConnectOptions::new(),
+    };
+    if let Some(ca) = &auth.tls_ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    let client = options
         .name(name)
         .connection_timeout(CONNECT_TIMEOUT)
-        .connect(url)
+        .connect(args.url.as_str())
         .await
-        .map_err(|source| ConnectError::Unreachable { url: url.to_owned(), source })?;
+        .map_err(|source| classify(source, &url, auth))?;
     let js = jetstream::ContextBuilder::new()
         .max_ack_inflight(MAX_ACK_INFLIGHT)
         .backpressure_on_inflight(true)
         .build(client);
-    crate::streams::ensure(&js, crate::streams::StreamOptions::default())
-        .await
-        .map_err(|source| ConnectError::NoJetStream { url: url.to_owned(), source })?;
+    match role {
+        Role::Coordinator => crate::streams::ensure(&js, crate::streams::StreamOptions::default())
+            .await
+            .map_err(|source| ConnectError::NoJetStream { url: url.clone(), source })?,
+        Role::Worker => crate::streams::ensure_present(&js, crate::streams::StreamOptions::default())
+            .await
+            .map_err(|_| ConnectError::StreamsMissing { url: url.clone(), who: auth.who() })?,
+    }
     Ok(js)
+}
+
+fn classify(source: async_nats::ConnectError, url: &str, auth: &NatsAuth) -> ConnectError {
+    use async_nats::ConnectErrorKind as Kind;
+    match source.kind() {
+        Kind::AuthorizationViolation | Kind::Authentication => {
+            ConnectError::Refused { url: url.to_owned(), who: auth.who() }
+        }
+        Kind::Tls => ConnectError::Tls { url: url.to_owned(), source },
+        _ => ConnectError::Unreachable { url: url.to_owned(), source },
+    }
+}
+
+/// The URL(s) with any password replaced by `***`, fit for logs and errors.
+pub fn redact(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => format!("***@{host}"),
+                },
+                None => authority.to_owned(),
+            };
+            let prefix = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+            match path {
+                Some(path) => format!("{prefix}{authority}/{path}"),
+                None => format!("{prefix}{authority}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords_and_tokens_only() {
+        assert_eq!(redact("nats://worker:s3cret@mac-a.local:4222"), "nats://worker:***@mac-a.local:4222");
+        assert_eq!(redact("nats://tok3n@10.0.0.1:4222"), "nats://***@10.0.0.1:4222");
+        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redact("nats://a:p@h1:4222,nats://h2:4222"), "nats://a:***@h1:4222,nats://h2:4222");
+        assert_eq!(redact("mac-a.local:4222"), "mac-a.local:4222");
+    }
+
+    #[test]
+    fn auth_flags_round_trip_without_the_password() {
+        let auth = NatsAuth { creds: None, user: Some("worker".into()), tls_ca: Some("/etc/ca.pem".into()) };
+        assert_eq!(auth.to_args(), ["--nats-user", "worker", "--tls-ca", "/etc/ca.pem"]);
+    }
 }

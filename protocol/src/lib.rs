@@ -11,7 +11,8 @@
 //! - [`result`]: [`SegmentResult`], [`FailureRecord`], [`WorkKey`]: what workers publish.
 //! - [`subjects`]: subject names for tasks, results and dead letters.
 //! - [`streams`]: JetStream stream and consumer settings, and `ensure_streams`.
-//! - [`connect`]: connecting to NATS, with errors that say what to start.
+//! - [`connect`]: the NATS flags every binary shares (URL, credentials, TLS) and
+//!   connecting with errors that say what to start or fix.
 //! - [`codec`]: the one place that names the binary encoding (versioned).
 
 pub mod codec;

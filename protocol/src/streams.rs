@@ -123,6 +123,20 @@ pub async fn ensure(
     Ok(())
 }
 
+/// Makes sure the streams exist without changing settings the coordinator
+/// owns; creates missing ones only where the server allows this user to.
+pub async fn ensure_present(
+    js: &jetstream::Context,
+    options: StreamOptions,
+) -> Result<(), jetstream::context::CreateStreamError> {
+    for config in [tasks(options), results(options), failed(options), advisories(options)] {
+        if js.get_stream(&config.name).await.is_err() {
+            js.create_stream(config).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,11 +10,15 @@
 //! - [`mining`]: a corpus enqueued by the real coordinator, and real worker processes.
 //! - [`binaries`]: paths of the built `coordinator` and `worker` binaries.
 //! - [`wait`]: bounded polling, instead of fixed sleeps.
+//! - [`auth`]: NATS users made by `coordinator nats-users`, for the shipped configs.
+//! - [`netns`]: a network namespace with its own address (a worker on "another Mac").
 
+pub mod auth;
 pub mod binaries;
 pub mod fake_llm;
 pub mod mining;
 pub mod nats;
+pub mod netns;
 pub mod wait;
 
-pub use nats::NatsServer;
+pub use nats::{NatsOptions, NatsServer};

@@ -15,20 +15,54 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: TempDir,
+    options: NatsOptions,
+    monitor_port: u16,
+}
+
+/// How to start a server beyond the defaults (JetStream on 127.0.0.1).
+#[derive(Clone, Debug)]
+pub struct NatsOptions {
+    /// A config file (e.g. one shipped in deploy/nats): the address and ports
+    /// on the command line override its own; its store dir, if relative, lands
+    /// in the server's temp dir.
+    pub config: Option<PathBuf>,
+    /// Environment for the server (the password hashes users.conf reads).
+    pub env: Vec<(String, String)>,
+    /// The address to listen on.
+    pub host: String,
+    /// More `nats-server` arguments (cluster name, routes, …).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for NatsOptions {
+    fn default() -> Self {
+        Self { config: None, env: Vec::new(), host: "127.0.0.1".into(), extra_args: Vec::new() }
+    }
 }
 
 impl NatsServer {
     /// Starts a server with JetStream on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(NatsOptions::default())
+    }
+
+    /// Starts a server as `options` say, on a free port with its own store.
+    pub fn start_with(options: NatsOptions) -> Self {
         let store = tempfile::tempdir().expect("temp store dir");
-        let port = free_port();
-        let mut server = Self { child: None, port, store };
+        let mut server = Self { child: None, port: free_port(), store, options, monitor_port: free_port() };
         server.spawn();
         server
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}:{}", self.options.host, self.port)
+    }
+
+    /// The monitoring endpoint (`/connz`, `/jsz`, …): on the config's
+    /// `http` address (127.0.0.1 in the shipped ones), else on the client address.
+    pub fn monitor_url(&self) -> String {
+        let host = if self.options.config.is_some() { "127.0.0.1" } else { &self.options.host };
+        format!("http://{host}:{}", self.monitor_port)
     }
 
     pub fn store_dir(&self) -> &Path {
@@ -51,9 +85,18 @@ impl NatsServer {
 
     fn spawn(&mut self) {
         let binary = std::env::var_os("NATS_SERVER").map(PathBuf::from).unwrap_or_else(|| "nats-server".into());
-        let child = Command::new(&binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(self.store.path())
+        let mut command = Command::new(&binary);
+        match &self.options.config {
+            // The shipped configs name a relative store_dir (a second one on
+            // the command line is refused): run in the temp dir to put it there.
+            Some(config) => command.arg("-c").arg(config).current_dir(self.store.path()),
+            None => command.arg("-sd").arg(self.store.path()),
+        };
+        let child = command
+            .args(["-js", "-a", &self.options.host, "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string()])
+            .args(&self.options.extra_args)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -65,9 +108,9 @@ impl NatsServer {
                 )
             });
         self.child = Some(child);
-        let port = self.port;
+        let (host, port) = (self.options.host.clone(), self.port);
         crate::wait::until(Duration::from_secs(10), "nats-server accepts connections", || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
+            TcpStream::connect((host.as_str(), port)).is_ok()
         });
     }
 }

@@ -22,9 +22,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// NATS server URL.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats: String,
+    #[command(flatten)]
+    pub nats: protocol::connect::NatsArgs,
     /// LLM server URL (Ollama, or an OpenAI-compatible server with --api openai).
     #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
     pub llm: String,

@@ -42,7 +42,7 @@ pub async fn run(args: cli::RunArgs, cancel: CancellationToken) -> anyhow::Resul
     let generation =
         llm::Generation { num_predict: args.num_predict, temperature: args.temperature, keep_alive: "1h".into() };
     let llm = llm::LlmClient::new(&endpoint, args.api, &args.model, generation, args.request_timeout)?;
-    let js = protocol::connect::connect(&args.nats, "podmine-worker").await?;
+    let js = protocol::connect::connect(&args.nats, "podmine-worker", protocol::connect::Role::Worker).await?;
     let outbox = outbox::Outbox::open(&args.data_dir)?;
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let worker_id = format!("{host}/{}", std::process::id());
