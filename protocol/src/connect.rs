@@ -160,6 +160,8 @@ fn classify(source: async_nats::ConnectError, url: &str, auth: &NatsAuth) -> Con
             ConnectError::Refused { url: url.to_owned(), who: auth.who() }
         }
         Kind::Tls => ConnectError::Tls { url: url.to_owned(), source },
+        // A certificate the client cannot verify surfaces as an IO error.
+        _ if source.to_string().contains("certificate") => ConnectError::Tls { url: url.to_owned(), source },
         _ => ConnectError::Unreachable { url: url.to_owned(), source },
     }
 }

@@ -7,7 +7,7 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use tempfile::TempDir;
 
@@ -92,13 +92,15 @@ impl NatsServer {
             Some(config) => command.arg("-c").arg(config).current_dir(self.store.path()),
             None => command.arg("-sd").arg(self.store.path()),
         };
+        let log_path = self.store.path().join("nats-server.log");
+        let log = std::fs::File::create(&log_path).expect("nats-server log file");
         let child = command
             .args(["-js", "-a", &self.options.host, "-p", &self.port.to_string()])
             .args(["-m", &self.monitor_port.to_string()])
             .args(&self.options.extra_args)
             .envs(self.options.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|err| {
                 panic!(
@@ -108,10 +110,18 @@ impl NatsServer {
                 )
             });
         self.child = Some(child);
-        let (host, port) = (self.options.host.clone(), self.port);
-        crate::wait::until(Duration::from_secs(10), "nats-server accepts connections", || {
-            TcpStream::connect((host.as_str(), port)).is_ok()
-        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect((self.options.host.as_str(), self.port)).is_err() {
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || std::time::Instant::now() > deadline {
+                panic!(
+                    "nats-server did not start ({}): {}",
+                    exited.map_or("no answer in 10 s".to_owned(), |s| s.to_string()),
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -164,3 +164,61 @@ async fn connect(url: &str, user: &str, password: &str) -> jetstream::Context {
         .unwrap_or_else(|e| panic!("connect as {user}: {e}"));
     jetstream::new(client)
 }
+
+#[test]
+fn tls_with_the_documented_self_signed_ca() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let users = NatsUsers::make(&scratch.path().join("users"));
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats");
+    let tls = scratch.path().join("tls");
+    let made = Command::new("bash").arg(deploy.join("make-tls.sh")).arg(&tls).arg("127.0.0.1").output().expect("bash");
+    assert!(made.status.success(), "make-tls.sh: {}", String::from_utf8_lossy(&made.stderr));
+    // The shipped config with a tls block, as README.md "TLS" says (includes
+    // are relative, so beside a copy of the shipped files).
+    let copy = scratch.path().join("nats");
+    std::fs::create_dir_all(&copy).expect("config dir");
+    for file in ["single-node.conf", "users.conf"] {
+        std::fs::copy(deploy.join(file), copy.join(file)).expect("copy config");
+    }
+    let config = copy.join("tls.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "include \"single-node.conf\"\ntls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+            tls.join("server.pem").display(),
+            tls.join("server-key.pem").display()
+        ),
+    )
+    .expect("write config");
+    let server = NatsServer::start_with(NatsOptions {
+        config: Some(config),
+        env: users.server_env.clone(),
+        ..NatsOptions::default()
+    });
+    std::fs::create_dir_all(scratch.path().join("corpus")).expect("corpus");
+    std::fs::write(scratch.path().join("corpus/e.srt"), srt(2)).expect("write corpus");
+    let enqueue = |tls_ca: Option<&Path>| {
+        let mut command = Command::new(binaries::coordinator());
+        command
+            .args(["--data-dir"])
+            .arg(scratch.path().join("coordinator"))
+            .args(["enqueue", "--nats", &server.url()])
+            .arg(scratch.path().join("corpus"))
+            .envs(users.coordinator.iter().map(|(k, v)| (k, v)));
+        if let Some(ca) = tls_ca {
+            command.arg("--tls-ca").arg(ca);
+        }
+        command.output().expect("run coordinator")
+    };
+    let without_ca = enqueue(None);
+    let stderr = String::from_utf8_lossy(&without_ca.stderr);
+    assert!(!without_ca.status.success());
+    assert!(stderr.contains("TLS to NATS") && stderr.contains("--tls-ca"), "{stderr}");
+    let with_ca = enqueue(Some(&tls.join("ca.pem")));
+    assert!(with_ca.status.success(), "{}", String::from_utf8_lossy(&with_ca.stderr));
+    assert!(
+        String::from_utf8_lossy(&with_ca.stdout).contains("2 segments"),
+        "{}",
+        String::from_utf8_lossy(&with_ca.stdout)
+    );
+}
