@@ -6,12 +6,14 @@
 //! unchanged is skipped without parsing; an edited one publishes only the
 //! segments whose content changed (their stale queued tasks are purged first);
 //! an episode interrupted by a crash is published again and the server's dedup
-//! absorbs what was already queued.
+//! absorbs what was already queued; segments the server lost (see
+//! `reconcile`) are published again.
 
 use crate::corpus;
 use crate::prepare::{self, Outcome, Prepared};
 use crate::progress::Progress;
 use crate::publish::{Acked, Publisher};
+use crate::reconcile;
 use crate::report::Summary;
 use crate::store::Store;
 use anyhow::Context;
@@ -55,13 +57,19 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
         Target::Server { store, .. } => Some(store.clone()),
         Target::DryRun => None,
     };
+    let lost = match &target {
+        Target::Server { js, store } => reconcile::lost_segments(js, store).await?,
+        Target::DryRun => reconcile::Lost::new(),
+    };
+    summary.lost = lost.values().map(|v| v.len() as u64).sum();
     let (tx, mut rx) = mpsc::channel(PREPARED_AHEAD);
     let segment_seconds = settings.segment_seconds;
     let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         for episode in &scan.episodes {
             let (mut bad, mut alternatives) = (Vec::new(), Vec::new());
+            let lost = lost.get(&episode.id).map_or(&[][..], Vec::as_slice);
             let outcome =
-                prepare::prepare(&root, episode, segment_seconds, store.as_ref(), &mut bad, &mut alternatives)?;
+                prepare::prepare(&root, episode, segment_seconds, store.as_ref(), lost, &mut bad, &mut alternatives)?;
             if tx.blocking_send((outcome, bad, alternatives)).is_err() {
                 break; // the publisher stopped; its error is reported
             }

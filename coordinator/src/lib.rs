@@ -13,6 +13,7 @@
 //! - [`segmenter`]: cues → segments of about `--segment-seconds`.
 //! - [`prepare`]: one episode's files → the tasks to publish, given the store.
 //! - [`publish`]: bounded in-flight publishing and PubAck classification.
+//! - [`reconcile`]: segments the server lost, which `enqueue` publishes again.
 //! - [`enqueue`]: the `enqueue` command: the pipeline above, resumable.
 //! - [`store`]: the sled checkpoint (the only module that names sled).
 //! - [`collect`]: RESULTS/FAILED/advisories → store → `out/<episode>.json`.
@@ -36,6 +37,7 @@ pub mod output;
 pub mod prepare;
 pub mod progress;
 pub mod publish;
+pub mod reconcile;
 pub mod report;
 pub mod run;
 pub mod segmenter;

@@ -49,13 +49,16 @@ pub struct BadFile {
 }
 
 /// Prepares one episode. `store` is `None` for a dry run (everything is new).
-/// Bad files are appended to `bad`; files not used because a better format of
-/// the same episode was read go to `alternatives`.
+/// `lost` lists segments the server lost (see `reconcile`): their tasks are
+/// published again even when nothing changed. Bad files are appended to
+/// `bad`; files not used because a better format of the same episode was
+/// read go to `alternatives`.
 pub fn prepare(
     root: &Path,
     episode: &EpisodeFiles,
     segment_seconds: u64,
     store: Option<&Store>,
+    lost: &[u32],
     bad: &mut Vec<BadFile>,
     alternatives: &mut Vec<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<Outcome> {
@@ -74,7 +77,8 @@ pub fn prepare(
             alternatives.push((other.clone(), candidate.clone()));
         }
         if let Some(old) = &previous {
-            if old.file_hash == file_hash && old.segment_seconds == segment_seconds && old.source_path == source_path {
+            let same = old.file_hash == file_hash && old.segment_seconds == segment_seconds;
+            if same && old.source_path == source_path && lost.is_empty() {
                 return Ok(Outcome::Unchanged {
                     id: episode.id.clone(),
                     format_hint: candidate.clone(),
@@ -106,19 +110,23 @@ pub fn prepare(
             let old = old_hash(segment.index);
             let generation = old.map_or(0, |r| r.generation);
             records.push(SegmentRecord { content_hash, generation });
-            if old.is_some_and(|r| r.content_hash == content_hash) {
+            let unchanged = old.is_some_and(|r| r.content_hash == content_hash);
+            if unchanged && !lost.contains(&segment.index) {
                 continue;
             }
-            if old.is_some() {
+            if old.is_some() && !unchanged {
                 stale.push(segment.index);
             }
-            tasks.push(OutgoingTask::encode(&Task {
+            let task = Task {
                 segment,
                 episode_title: title.clone(),
                 source_path: source_path.clone(),
                 episode_segments: count,
                 generation,
-            })?);
+            };
+            // A lost task was checked to be on no stream: its message id may
+            // still be in the server's dedup window, so it goes without one.
+            tasks.push(if unchanged { OutgoingTask::encode_lost(&task)? } else { OutgoingTask::encode(&task)? });
         }
         stale.extend(old_segments.iter().map(|(i, _)| *i).filter(|&i| i >= count));
         let record = EpisodeRecord {

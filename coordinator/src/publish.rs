@@ -30,7 +30,8 @@ pub enum Acked {
 #[derive(Debug, Clone)]
 pub struct OutgoingTask {
     pub subject: String,
-    pub message_id: String,
+    /// `Nats-Msg-Id`, for dedup; `None` for a task the server lost.
+    pub message_id: Option<String>,
     pub payload: bytes::Bytes,
 }
 
@@ -38,9 +39,15 @@ impl OutgoingTask {
     pub fn encode(task: &Task) -> Result<Self, protocol::codec::CodecError> {
         Ok(Self {
             subject: protocol::subjects::task(&task.segment.key()),
-            message_id: task.message_id(),
+            message_id: Some(task.message_id()),
             payload: protocol::codec::encode(task)?.into(),
         })
+    }
+
+    /// A task the server lost (see `reconcile`), published again without a
+    /// message id: `Nats-Expected-Last-Subject-Sequence: 0` alone keeps it single.
+    pub fn encode_lost(task: &Task) -> Result<Self, protocol::codec::CodecError> {
+        Ok(Self { message_id: None, ..Self::encode(task)? })
     }
 }
 
@@ -64,10 +71,11 @@ impl Publisher {
         while self.in_flight.len() >= MAX_IN_FLIGHT {
             done.extend(self.in_flight.next().await);
         }
-        let message = jetstream::message::PublishMessage::build()
-            .payload(task.payload.clone())
-            .message_id(&task.message_id)
-            .expected_last_subject_sequence(0);
+        let mut message =
+            jetstream::message::PublishMessage::build().payload(task.payload.clone()).expected_last_subject_sequence(0);
+        if let Some(id) = &task.message_id {
+            message = message.message_id(id);
+        }
         let ack = self.js.send_publish(task.subject.clone(), message).await?;
         self.in_flight.push(Box::pin(async move { (slot, classify(ack.await)) }));
         Ok(done)

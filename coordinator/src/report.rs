@@ -23,6 +23,8 @@ pub struct Summary {
     pub already_queued: u64,
     /// Queued tasks removed because their segment changed or disappeared.
     pub stale: u64,
+    /// Segments the server had lost (on no stream, not settled): published again.
+    pub lost: u64,
     pub unchanged_episodes: u64,
     pub unchanged_segments: u64,
     pub skipped: Vec<(PathBuf, String)>,
@@ -82,6 +84,9 @@ impl fmt::Display for Summary {
         writeln!(f, "published {} new task(s); {} already queued", self.published, self.already_queued)?;
         if self.stale > 0 {
             writeln!(f, "removed {} queued task(s) of edited segments", self.stale)?;
+        }
+        if self.lost > 0 {
+            writeln!(f, "the server had lost {} unfinished segment(s): published them again", self.lost)?;
         }
         if self.unchanged_episodes > 0 {
             writeln!(

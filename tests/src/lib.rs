@@ -11,6 +11,7 @@
 //! - [`binaries`]: paths of the built `coordinator` and `worker` binaries.
 //! - [`wait`]: bounded polling, instead of fixed sleeps.
 //! - [`auth`]: NATS users made by `coordinator nats-users`, for the shipped configs.
+//! - [`outputs`]: reading out/ back, each segment checked to appear once.
 //! - [`netns`]: a network namespace with its own address (a worker on "another Mac").
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod fake_llm;
 pub mod mining;
 pub mod nats;
 pub mod netns;
+pub mod outputs;
 pub mod wait;
 
 pub use nats::{NatsOptions, NatsServer};

@@ -67,6 +67,30 @@ impl Mining {
             .expect("start worker")
     }
 
+    /// `coordinator` with this set-up's data dir (where `enqueue` recorded the corpus).
+    pub fn coordinator(&self) -> Command {
+        let mut command = Command::new(binaries::coordinator());
+        command.arg("--data-dir").arg(self.scratch.path().join("coordinator")).env_remove("NATS_URL");
+        command
+    }
+
+    /// `coordinator collect` into `<scratch>/out`, until every segment is settled.
+    pub fn collect(&self) -> Process {
+        let log = std::fs::File::create(self.log_path("collect")).expect("collect log");
+        self.coordinator()
+            .args(["collect", "--nats", &self.server.url(), "--out"])
+            .arg(self.out_dir())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map(Process)
+            .expect("start collect")
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.scratch.path().join("out")
+    }
+
     pub fn log_path(&self, name: &str) -> PathBuf {
         self.scratch.path().join(format!("{name}.log"))
     }

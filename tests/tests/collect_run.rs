@@ -5,8 +5,8 @@
 use podmine_tests::binaries;
 use podmine_tests::fake_llm::{Capacity, FakeLlm};
 use podmine_tests::mining::{terminate, Mining, Process};
+use podmine_tests::outputs::read_out;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,28 +32,6 @@ fn coordinator(data: &Path) -> Command {
     let mut command = Command::new(binaries::coordinator());
     command.arg("--data-dir").arg(data).env_remove("NATS_URL").env_remove("OLLAMA_HOST");
     command
-}
-
-/// Every segment in out/: (episode file, index) → status, with its mined object.
-fn read_out(out: &Path) -> BTreeMap<(String, u64), (String, Value)> {
-    let mut segments = BTreeMap::new();
-    let mut files = vec![out.to_path_buf()];
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            let episode: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let id = episode["episode"]["id"].as_str().unwrap().to_owned();
-            for segment in episode["segments"].as_array().unwrap() {
-                let status = segment["status"].as_str().unwrap().to_owned();
-                let detail =
-                    if status == "mined" { segment["mined"].clone() } else { segment["failure"]["reason"].clone() };
-                let previous = segments.insert((id.clone(), segment["index"].as_u64().unwrap()), (status, detail));
-                assert!(previous.is_none(), "segment {id}#{} appears twice", segment["index"]);
-            }
-        }
-    }
-    segments
 }
 
 fn status(data: &Path, nats: &str) -> Value {
