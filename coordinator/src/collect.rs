@@ -67,15 +67,39 @@ pub async fn run(
     let mut collected = Collected::default();
     write_complete_episodes(store, settings, None, &mut collected)?;
     let mut last_snapshot = std::time::Instant::now() - SNAPSHOT_EVERY;
+    let mut outage = worker::outage::Outage::new("collecting");
     loop {
         let mut touched = BTreeSet::new();
         let mut to_ack = Vec::new();
         for consumer in [&results, &failed, &advisories] {
-            let mut batch = consumer.fetch().max_messages(BATCH).expires(Duration::from_millis(300)).messages().await?;
+            let fetched = consumer.fetch().max_messages(BATCH).expires(Duration::from_millis(300)).messages().await;
+            let mut batch = match fetched {
+                Ok(batch) => {
+                    outage.recovered();
+                    batch
+                }
+                Err(err) => {
+                    outage.failed(&err.to_string()).await;
+                    continue;
+                }
+            };
             while let Some(message) = batch.next().await {
-                let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let message = match message {
+                    Ok(message) => message,
+                    Err(err) => {
+                        outage.failed(&err.to_string()).await;
+                        break;
+                    }
+                };
                 let settled = if std::ptr::eq(consumer, &advisories) {
-                    gave_up_task(&tasks, &message.payload).await?
+                    match gave_up_task(&tasks, &message.payload).await {
+                        Ok(settled) => settled,
+                        Err(err) => {
+                            // Not acked: the advisory comes back once the server does.
+                            outage.failed(&format!("{err:#}")).await;
+                            continue;
+                        }
+                    }
                 } else if std::ptr::eq(consumer, &results) {
                     decode(&message.payload, Settled::Mined)
                 } else {
@@ -96,7 +120,11 @@ pub async fn run(
         }
         store.flush().await?;
         for message in to_ack {
-            message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+            // An unacked message is delivered again and recorded as a duplicate.
+            match message.double_ack().await {
+                Ok(()) => outage.recovered(),
+                Err(err) => outage.failed(&format!("ack failed: {err}")).await,
+            }
         }
         for episode in touched {
             write_complete_episodes(store, settings, Some(&episode), &mut collected)?;

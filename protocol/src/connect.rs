@@ -1,5 +1,6 @@
 //! Connecting to NATS: the flags every binary shares (URL, credentials, TLS),
-//! errors that say what to start or fix, and who sets up the streams.
+//! errors that say what to start or fix, and who sets up the streams (with 3
+//! replicas when the server is part of a cluster of three or more).
 //!
 //! Secrets never reach a log line: the password comes only from the
 //! environment (`NATS_PASSWORD`, so `ps` cannot show it), and URLs are
@@ -95,6 +96,8 @@ pub enum ConnectError {
          certificate name the host in the URL? {source}"
     )]
     Tls { url: String, source: async_nats::ConnectError },
+    #[error("--nats / NATS_URL {url} is not a NATS URL list (nats://host:4222[,nats://host2:4222…]): {reason}")]
+    BadUrl { url: String, reason: String },
     #[error("cannot read the NATS credentials file {path}: {source}")]
     CredsFile { path: PathBuf, source: std::io::Error },
     #[error("NATS_USER is set to \"{user}\" but {PASSWORD_ENV} is empty: set the password in the environment")]
@@ -135,22 +138,48 @@ pub async fn connect(args: &NatsArgs, name: &str, role: Role) -> Result<jetstrea
     let client = options
         .name(name)
         .connection_timeout(CONNECT_TIMEOUT)
-        .connect(args.url.as_str())
+        .connect(server_addrs(&args.url).map_err(|reason| ConnectError::BadUrl { url: url.clone(), reason })?)
         .await
         .map_err(|source| classify(source, &url, auth))?;
+    let options = crate::streams::StreamOptions { replicas: replicas_for(&client.server_info()) };
     let js = jetstream::ContextBuilder::new()
         .max_ack_inflight(MAX_ACK_INFLIGHT)
         .backpressure_on_inflight(true)
         .build(client);
     match role {
-        Role::Coordinator => crate::streams::ensure(&js, crate::streams::StreamOptions::default())
-            .await
-            .map_err(|source| ConnectError::NoJetStream { url: url.clone(), source })?,
-        Role::Worker => crate::streams::ensure_present(&js, crate::streams::StreamOptions::default())
+        Role::Coordinator => {
+            let ensured = match crate::streams::ensure(&js, options).await {
+                // A cluster of two cannot hold 3 replicas: one copy, as on a single server.
+                Err(_) if options.replicas > 1 => crate::streams::ensure(&js, Default::default()).await,
+                ensured => ensured,
+            };
+            ensured.map_err(|source| ConnectError::NoJetStream { url: url.clone(), source })?
+        }
+        Role::Worker => crate::streams::ensure_present(&js, options)
             .await
             .map_err(|_| ConnectError::StreamsMissing { url: url.clone(), who: auth.who() })?,
     }
     Ok(js)
+}
+
+/// `nats://a:4222,nats://b:4222` → one address per server (the client picks
+/// one and fails over to the others).
+pub fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| u.parse::<async_nats::ServerAddr>().map_err(|e| format!("{}: {e}", redact(u))))
+        .collect()
+}
+
+/// Stream replicas: 3 when the server is part of a cluster (a stream then
+/// survives losing any one of three servers), else 1.
+fn replicas_for(server: &async_nats::ServerInfo) -> usize {
+    if server.cluster.is_some() {
+        3
+    } else {
+        1
+    }
 }
 
 fn classify(source: async_nats::ConnectError, url: &str, auth: &NatsAuth) -> ConnectError {

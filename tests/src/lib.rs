@@ -5,7 +5,7 @@
 //! store, and finds the workspace's binaries. No broker is mocked.
 //!
 //! ## Layout
-//! - [`nats`]: the server harness.
+//! - [`nats`]: the server harness; [`cluster`]: three of them from the shipped cluster configs.
 //! - [`fake_llm`]: a fake Ollama/OpenAI server with a capacity model and faults.
 //! - [`mining`]: a corpus enqueued by the real coordinator, and real worker processes.
 //! - [`binaries`]: paths of the built `coordinator` and `worker` binaries.
@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod binaries;
+pub mod cluster;
 pub mod fake_llm;
 pub mod mining;
 pub mod nats;

@@ -9,9 +9,14 @@
 //! (with progress) and are mined when it appears: nothing is termed or failed.
 //! Shutdown: stop pulling, let in-flight calls finish until the drain
 //! deadline, Nak the rest, flush the outbox.
+//!
+//! NATS going away (a restart, a cluster electing a leader) pauses pulling
+//! and publishing with backoff; a paid-for result is kept in the outbox and
+//! published once the server answers, while progress keeps its task ours.
 
 use crate::liveness::Counters;
 use crate::mine::{Miner, Outcome};
+use crate::outage::Outage;
 use crate::outbox::{Outbox, Pending};
 use crate::retry::nak_delay;
 use anyhow::Context;
@@ -23,6 +28,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// Bounds and timings of the loop (every one a flag of `worker run`).
 #[derive(Clone, Debug)]
@@ -61,7 +67,7 @@ pub async fn run(
     counters: Arc<Counters>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    replay_outbox(&js, &outbox).await?;
+    replay_outbox(&js, &outbox, &cancel).await?;
     let tasks =
         js.get_stream(streams::TASKS).await.context("the task stream is missing: run `coordinator enqueue` first")?;
     let consumer: PullConsumer = tasks
@@ -81,6 +87,7 @@ pub async fn run(
     tracker.spawn(watch_model(shared.clone(), cancel.clone()));
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let limiter = settings.rate.and_then(crate::limits::rate_limiter);
+    let mut outage = Outage::new("pulling tasks");
     loop {
         let permit = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -100,8 +107,7 @@ pub async fn run(
             batch = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages() => match batch {
                 Ok(batch) => batch,
                 Err(err) => {
-                    tracing::warn!(error = %err, "cannot pull a task; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    outage.failed(&err.to_string()).await;
                     continue;
                 }
             },
@@ -112,6 +118,7 @@ pub async fn run(
         };
         match message {
             Some(Ok(message)) => {
+                outage.recovered();
                 let shared = shared.clone();
                 tracker.spawn(async move {
                     let _permit = permit;
@@ -125,8 +132,8 @@ pub async fn run(
                     shared.counters.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 });
             }
-            Some(Err(err)) => tracing::warn!(error = %err, "pull failed"),
-            None => {} // no task within the expiry
+            Some(Err(err)) => outage.failed(&err.to_string()).await,
+            None => outage.recovered(), // the server answered: no task within the expiry
         }
     }
     tracker.close();
@@ -190,28 +197,37 @@ async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &Cancel
         }
     };
     let span = tracing::info_span!("task", segment = %task.segment.key(), delivery);
-    let _enter = span.enter();
+    settle(shared, &message, &task, delivery, hard_stop).instrument(span).await
+}
+
+async fn settle(
+    shared: &Shared,
+    message: &jetstream::Message,
+    task: &Task,
+    delivery: u64,
+    hard_stop: &CancellationToken,
+) -> anyhow::Result<()> {
     // A result this worker paid for but could not publish (NATS was away): publish it now.
-    let result_id = protocol::SegmentResult::message_id_for(&shared.miner.work_key(&task));
+    let result_id = protocol::SegmentResult::message_id_for(&shared.miner.work_key(task));
     if let Some(pending) = shared.outbox.get(&result_id)? {
-        publish(&shared.js, &pending).await?;
+        publish_holding(shared, message, &pending, hard_stop).await?;
         shared.outbox.remove(&pending.message_id).await?;
         return message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"));
     }
     let heartbeat = shared.settings.ack_wait / 3;
     loop {
-        let mine = shared.miner.mine(&task, delivery);
+        let mine = shared.miner.mine(task, delivery);
         tokio::pin!(mine);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         let outcome = loop {
             tokio::select! {
                 outcome = &mut mine => break Some(outcome),
-                _ = ticker.tick() => progress(&message).await,
+                _ = ticker.tick() => progress(message).await,
                 _ = hard_stop.cancelled() => break None,
             }
         };
         let Some(outcome) = outcome else {
-            return nak(&message, Duration::ZERO).await;
+            return nak(message, Duration::ZERO).await;
         };
         match outcome {
             Outcome::Mined(result) => {
@@ -225,7 +241,7 @@ async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &Cancel
                     std::fs::write(marker, result.message_id())?;
                     std::future::pending::<()>().await;
                 }
-                publish(&shared.js, &pending).await?;
+                publish_holding(shared, message, &pending, hard_stop).await?;
                 shared.outbox.remove(&pending.message_id).await?;
                 message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
                 shared.counters.add_mined(&result.provenance.usage);
@@ -235,16 +251,16 @@ async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &Cancel
                 message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
                 return Ok(());
             }
-            Outcome::Failed(failure) => return fail(shared, &message, &failure).await,
+            Outcome::Failed(failure) => return fail(shared, message, &failure, hard_stop).await,
             Outcome::Retry(reason) if delivery >= streams::MAX_DELIVER as u64 => {
-                let failure = shared.miner.gave_up(&task, reason, delivery);
-                return fail(shared, &message, &failure).await;
+                let failure = shared.miner.gave_up(task, reason, delivery);
+                return fail(shared, message, &failure, hard_stop).await;
             }
             Outcome::Retry(reason) => {
                 let delay = nak_delay(delivery);
                 tracing::warn!(%reason, redeliver_in = ?delay, "LLM unavailable: handing the task back");
                 shared.counters.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return nak(&message, delay).await;
+                return nak(message, delay).await;
             }
             Outcome::ModelMissing(reason) => {
                 if shared.paused.send_replace(Some(reason.clone())).is_none() {
@@ -257,8 +273,8 @@ async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &Cancel
                 let mut paused = shared.paused.subscribe();
                 while paused.borrow_and_update().is_some() {
                     tokio::select! {
-                        _ = hard_stop.cancelled() => return nak(&message, Duration::ZERO).await,
-                        _ = tokio::time::sleep(heartbeat) => progress(&message).await,
+                        _ = hard_stop.cancelled() => return nak(message, Duration::ZERO).await,
+                        _ = tokio::time::sleep(heartbeat) => progress(message).await,
                         _ = paused.changed() => {}
                     }
                 }
@@ -278,14 +294,19 @@ async fn nak(message: &jetstream::Message, delay: Duration) -> anyhow::Result<()
     message.ack_with(AckKind::Nak(delay)).await.map_err(|e| anyhow::anyhow!("nak failed: {e}"))
 }
 
-async fn fail(shared: &Shared, message: &jetstream::Message, failure: &protocol::FailureRecord) -> anyhow::Result<()> {
+async fn fail(
+    shared: &Shared,
+    message: &jetstream::Message,
+    failure: &protocol::FailureRecord,
+    hard_stop: &CancellationToken,
+) -> anyhow::Result<()> {
     tracing::warn!(reason = %failure.reason, "segment failed: recording it as a dead letter");
     let pending = Pending {
         subject: subjects::failed(&failure.task.segment.key()),
         message_id: failure.message_id(),
         payload: codec::encode(failure)?,
     };
-    publish(&shared.js, &pending).await?;
+    publish_holding(shared, message, &pending, hard_stop).await?;
     message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("term failed: {e}"))?;
     shared.counters.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
@@ -304,14 +325,54 @@ async fn publish(js: &jetstream::Context, pending: &Pending) -> anyhow::Result<(
     Ok(())
 }
 
+/// Publishes until the server stores it, keeping `message`'s task ours with
+/// progress meanwhile. Gives up only at the drain deadline (the result stays
+/// in the outbox for the next start; the task is redelivered).
+async fn publish_holding(
+    shared: &Shared,
+    message: &jetstream::Message,
+    pending: &Pending,
+    hard_stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut outage = Outage::new("publishing a result");
+    let mut last_progress = tokio::time::Instant::now();
+    loop {
+        match publish(&shared.js, pending).await {
+            Ok(()) => {
+                outage.recovered();
+                return Ok(());
+            }
+            Err(err) if hard_stop.is_cancelled() => return Err(err),
+            Err(err) => {
+                if last_progress.elapsed() >= shared.settings.ack_wait / 3 {
+                    progress(message).await;
+                    last_progress = tokio::time::Instant::now();
+                }
+                let error = format!("{err:#}");
+                tokio::select! {
+                    _ = outage.failed(&error) => {}
+                    _ = hard_stop.cancelled() => {}
+                }
+            }
+        }
+    }
+}
+
 /// Publishes what a previous run paid for but could not confirm.
-async fn replay_outbox(js: &jetstream::Context, outbox: &Outbox) -> anyhow::Result<()> {
+async fn replay_outbox(js: &jetstream::Context, outbox: &Outbox, cancel: &CancellationToken) -> anyhow::Result<()> {
     let pending = outbox.pending()?;
     if !pending.is_empty() {
         tracing::warn!(results = pending.len(), "publishing results left in the outbox by the last run");
     }
+    let mut outage = Outage::new("publishing the outbox");
     for item in pending {
-        publish(js, &item).await?;
+        while let Err(err) = publish(js, &item).await {
+            if cancel.is_cancelled() {
+                return Err(err);
+            }
+            outage.failed(&format!("{err:#}")).await;
+        }
+        outage.recovered();
         outbox.remove(&item.message_id).await?;
     }
     outbox.flush().await

@@ -16,6 +16,7 @@
 //! - [`retry`]: backoff delays (the only module naming `backoff`).
 //! - [`limits`]: request-rate cap (the only module naming `governor`).
 //! - [`outbox`]: results not yet published (the only module naming sled).
+//! - [`outage`]: waiting out NATS outages with backoff and few log lines.
 //! - [`shutdown`]: SIGTERM/SIGINT as a graceful stop.
 //! - [`liveness`]: the worker's record in the KV bucket `status` reads.
 
@@ -25,6 +26,7 @@ pub mod limits;
 pub mod liveness;
 pub mod llm;
 pub mod mine;
+pub mod outage;
 pub mod outbox;
 pub mod prompt;
 pub mod repair;
