@@ -217,6 +217,13 @@ pub fn render(status: &Status) -> String {
             w["failed"],
             w["retried"]
         );
+        if let Some(backoff) = w["llm_backoff"].as_object() {
+            out += &format!(
+                "    LLM backing off for {} s: {} (check the LLM server on that machine)\n",
+                backoff.get("for_s").cloned().unwrap_or_default(),
+                backoff.get("reason").and_then(|r| r.as_str()).unwrap_or("?")
+            );
+        }
     }
     if !status.failures.is_empty() {
         out += "failures by reason (see `coordinator failed`):\n";

@@ -81,18 +81,25 @@ impl FakeLlm {
     }
 
     pub async fn start_on(port: u16, models: &[&str], capacity: Capacity) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the fake LLM");
-        let addr = listener.local_addr().expect("address");
         let state = Arc::new(State::default());
         *state.capacity.lock().expect("lock") = capacity;
         state.models.lock().expect("lock").extend(models.iter().map(|m| m.to_string()));
-        let serving = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, serving.clone()));
-            }
-        });
+        let (addr, task) = listen(port, state.clone()).await;
         Self { addr, state, task }
+    }
+
+    /// The server goes away: new connections are refused (calls already
+    /// being generated still finish).
+    pub fn go_down(&self) {
+        self.task.abort();
+    }
+
+    /// The server is back on the same port, with the same state and counters.
+    pub async fn come_back(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await; // the old listener is closed
+        let (_, task) = listen(self.addr.port(), self.state.clone()).await;
+        self.task = task;
     }
 
     pub fn url(&self) -> String {
@@ -145,6 +152,17 @@ impl Drop for FakeLlm {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+async fn listen(port: u16, state: Arc<State>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the fake LLM");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, state.clone()));
+        }
+    });
+    (addr, task)
 }
 
 async fn serve(mut stream: TcpStream, state: Arc<State>) {

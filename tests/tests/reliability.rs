@@ -203,8 +203,158 @@ async fn cluster_stream_leader_killed_mid_run_loses_nothing() {
         assert_eq!(terminate(worker, Duration::from_secs(20)).0, Some(0));
     }
     println!("cluster: leader {leader} killed mid-run; 80 segments, {} LLM calls", llm.requests());
-        for n in ["a.log", "b.log", "collect.log"] {
-            let _ = std::fs::copy(scratch.path().join(n), format!("{dir}/{n}"));
-        }
+}
+
+/// A small deterministic random source (xorshift), seeded per run and printed
+/// so a failing sequence of kills can be replayed with `PODMINE_SEED`.
+struct Chaos(u64);
+
+impl Chaos {
+    fn new() -> Self {
+        let seed = std::env::var("PODMINE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64
+        }) | 1;
+        println!("chaos seed {seed} (replay with PODMINE_SEED={seed})");
+        Self(seed)
     }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_again_and_again_waste_at_most_their_calls_in_flight() {
+    const CONCURRENCY: u64 = 3;
+    const KILLS: u64 = 4;
+    let files: Vec<(String, Vec<u8>)> = (0..3).map(|i| (format!("show/{i}.srt"), srt(40))).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let mining = Mining::enqueue(&refs);
+    let llms = [FakeLlm::start(&[MODEL], slow_llm()).await, FakeLlm::start(&[MODEL], slow_llm()).await];
+    let args = ["--concurrency", "3", "--ack-wait", "3s"];
+    let mut workers = [mining.worker("a", &llms[0].url(), &args), mining.worker("b", &llms[1].url(), &args)];
+    let mut collect = mining.collect();
+    let mut chaos = Chaos::new();
+    let mut in_flight_at_kills = Vec::new();
+    for _ in 0..KILLS {
+        std::thread::sleep(Duration::from_millis(800 + chaos.below(1200)));
+        let victim = chaos.below(2) as usize;
+        workers[victim].kill().expect("kill -9 the worker");
+        let _ = workers[victim].wait();
+        in_flight_at_kills.push(llms[victim].generating());
+        let name = ["a", "b"][victim];
+        workers[victim] = mining.worker(name, &llms[victim].url(), &args); // launchd's KeepAlive, by hand
+    }
+    assert_eq!(wait_exit(&mut collect, Duration::from_secs(120)), Some(0), "{}", mining.log("collect"));
+    assert!(mining.messages(streams::RESULTS).await >= mining.segments);
+    assert_exactly_once_all_mined(&mining).await;
+    let calls = llms[0].requests() + llms[1].requests();
+    let wasted = calls - mining.segments;
+    println!(
+        "{KILLS} kill -9 of workers: {} segments, {calls} LLM calls, {wasted} wasted; calls in flight at the kills {in_flight_at_kills:?}",
+        mining.segments
+    );
+    // Under load every slot of a worker holds a task, so the in-flight count
+    // at a kill is its concurrency.
+    assert!(wasted <= KILLS * CONCURRENCY, "{wasted} calls wasted by {KILLS} kills of {CONCURRENCY} in flight");
+    for worker in &mut workers {
+        assert_eq!(terminate(worker, Duration::from_secs(20)).0, Some(0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_killed_mid_collect_then_rerun_writes_the_exact_outputs() {
+    const EPISODES: usize = 150;
+    let files: Vec<(String, Vec<u8>)> = (0..EPISODES).map(|i| (format!("show/{i:03}.srt"), srt(10))).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let mining = Mining::enqueue(&refs);
+    let llm = FakeLlm::start(&[MODEL], Capacity { slots: 16, max_queue: 64, ..Capacity::default() }).await;
+    let mut worker = mining.worker("w", &llm.url(), &["--concurrency", "16"]);
+    mining.wait_settled(Duration::from_secs(120)).await;
+    assert_eq!(terminate(&mut worker, Duration::from_secs(20)).0, Some(0));
+
+    let out = mining.out_dir();
+    let mut collect = mining.collect();
+    let files_at_kill = loop {
+        let written = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+        if written > 0 {
+            break written;
+        }
+        assert!(collect.try_wait().expect("wait").is_none(), "collect ended before it was killed");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    collect.kill().expect("kill -9 the coordinator");
+    let _ = collect.wait();
+    assert!(files_at_kill < EPISODES, "the kill came after collect finished ({files_at_kill} files)");
+
+    let mut again = mining.collect();
+    assert_eq!(wait_exit(&mut again, Duration::from_secs(60)), Some(0), "{}", mining.log("collect"));
+    let written = read_out(&out);
+    assert_eq!(written.len() as u64, mining.segments, "every segment once");
+    for result in mining.results().await {
+        let key = result.task.segment.key();
+        let (status, mined) = &written[&(key.episode.to_string(), u64::from(key.index))];
+        assert_eq!(status, "mined");
+        let published: serde_json::Value = serde_json::from_str(&result.mined_json).expect("mined JSON");
+        assert_eq!(mined, &published, "{key}: out/ differs from the published result");
+    }
+    println!("collect killed with {files_at_kill} of {EPISODES} episode files written; the re-run wrote all, exactly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_faults_and_a_minute_long_outage_end_mined_or_failed_with_reasons() {
+    let mining = Mining::enqueue(&[("show/one.srt", &srt(30))]);
+    let mut llm = FakeLlm::start(&[MODEL], Capacity { slots: 3, max_queue: 1, ..Capacity::default() }).await;
+    // One segment always breaks the schema: it must fail with its reason and raw output.
+    llm.poison("Segment number 7 says", podmine_tests::fake_llm::Fault::SchemaViolation);
+    use podmine_tests::fake_llm::Fault;
+    llm.inject([Fault::Status(500), Fault::Status(500), Fault::Status(502), Fault::Status(500), Fault::Status(500)]);
+    llm.inject([Fault::Hang, Fault::Hang, Fault::InvalidJson, Fault::SchemaViolation, Fault::Drop]);
+    llm.inject([Fault::Status(503), Fault::Status(503), Fault::Status(503)]);
+    // Two workers of 3 against 3 slots and a queue of 1: Ollama-style 503s too.
+    let args = ["--concurrency", "3", "--request-timeout", "2s", "--ack-wait", "6s"];
+    let mut workers = [mining.worker("a", &llm.url(), &args), mining.worker("b", &llm.url(), &args)];
+    let mut collect = mining.collect();
+    wait::until_async(Duration::from_secs(60), "ten segments mined", || async {
+        mining.messages(streams::RESULTS).await >= 10
+    })
+    .await;
+
+    llm.go_down();
+    let down = Instant::now();
+    let status = || {
+        let out = mining.coordinator().args(["status", "--nats", &mining.server.url()]).output().expect("status");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut seen_in_status = String::new();
+    while down.elapsed() < Duration::from_secs(60) {
+        let now = status();
+        if now.contains("LLM backing off") {
+            seen_in_status = now;
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    llm.come_back().await;
+    assert!(seen_in_status.contains("connection refused") || seen_in_status.contains("LLM backing off"));
+    assert!(!seen_in_status.is_empty(), "status never showed the backoff during the outage");
+
+    assert_eq!(wait_exit(&mut collect, Duration::from_secs(240)), Some(0), "{}", mining.log("collect"));
+    let out = read_out(&mining.out_dir());
+    assert_eq!(out.len() as u64, mining.segments, "every segment once");
+    let failed: Vec<_> = out.iter().filter(|(_, (status, _))| status == "failed").collect();
+    assert_eq!(failed.len(), 1, "only the poisoned segment fails: {failed:?}");
+    let ((_, index), (_, reason)) = failed[0];
+    assert_eq!(*index, 7);
+    assert!(reason.as_str().is_some_and(|r| r.contains("unusable output")), "{reason}");
+    let failure = mining.failures().await.into_iter().next().expect("a failure record");
+    assert!(failure.raw_output.as_deref().is_some_and(|raw| !raw.is_empty()), "the raw output is kept");
+    for (name, worker) in ["a", "b"].into_iter().zip(workers.iter_mut()) {
+        assert!(worker.try_wait().expect("wait").is_none(), "worker {name} exited: {}", mining.log(name));
+        assert!(mining.log(name).contains("backing off"), "worker {name} logged no backoff");
+        assert_eq!(terminate(worker, Duration::from_secs(20)).0, Some(0));
+    }
+    println!("LLM faults + 60 s outage: {} segments, {} requests\n{seen_in_status}", mining.segments, llm.requests());
 }

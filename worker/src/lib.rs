@@ -59,8 +59,8 @@ pub async fn run(args: cli::RunArgs, cancel: CancellationToken) -> anyhow::Resul
         Err(err) => tracing::error!(%endpoint, "{err}"),
     }
     let results = js.get_stream(protocol::streams::RESULTS).await.context("the results stream is missing")?;
-    let miner = mine::Miner::new(llm, prompt, worker_id.clone(), results);
     let counters = Arc::new(liveness::Counters::default());
+    let miner = mine::Miner::new(llm, prompt, worker_id.clone(), results, counters.clone());
     let identity = liveness::Identity {
         worker: worker_id,
         host,

@@ -22,6 +22,10 @@ pub struct Counters {
     pub output_tokens: AtomicU64,
     pub prompt_tokens: AtomicU64,
     pub cached_prompt_tokens: AtomicU64,
+    /// LLM calls that failed with a transient error (each is retried).
+    pub llm_errors: AtomicU64,
+    /// While LLM calls fail: the last reason, and since when.
+    pub llm_trouble: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
 impl Counters {
@@ -30,6 +34,28 @@ impl Counters {
         self.output_tokens.fetch_add(usage.output_tokens, Ordering::Relaxed);
         self.prompt_tokens.fetch_add(usage.prompt_tokens, Ordering::Relaxed);
         self.cached_prompt_tokens.fetch_add(usage.cached_prompt_tokens, Ordering::Relaxed);
+    }
+
+    /// An LLM call failed and will be retried after a backoff.
+    pub fn llm_failed(&self, reason: &str) {
+        self.llm_errors.fetch_add(1, Ordering::Relaxed);
+        let mut trouble = self.llm_trouble.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = trouble.as_ref().map_or_else(std::time::Instant::now, |(_, since)| *since);
+        *trouble = Some((reason.to_owned(), since));
+    }
+
+    /// An LLM call answered: any backoff is over.
+    pub fn llm_answered(&self) {
+        *self.llm_trouble.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// `{"reason", "for_s"}` while LLM calls are failing, else null.
+    fn llm_backoff(&self) -> serde_json::Value {
+        let trouble = self.llm_trouble.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match trouble.as_ref() {
+            Some((reason, since)) => serde_json::json!({"reason": reason, "for_s": since.elapsed().as_secs()}),
+            None => serde_json::Value::Null,
+        }
     }
 }
 
@@ -71,6 +97,8 @@ pub async fn beat(
             "output_tokens": counters.output_tokens.load(Ordering::Relaxed),
             "prompt_tokens": counters.prompt_tokens.load(Ordering::Relaxed),
             "cached_prompt_tokens": counters.cached_prompt_tokens.load(Ordering::Relaxed),
+            "llm_errors": counters.llm_errors.load(Ordering::Relaxed),
+            "llm_backoff": counters.llm_backoff(),
             "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         });
         if let Err(err) = store.put(&key, record.to_string().into()).await {

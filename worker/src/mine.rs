@@ -36,17 +36,25 @@ pub struct Miner {
     pub retry: RetryPolicy,
     /// RESULTS, for "is this work already done?".
     pub results: jetstream::stream::Stream,
+    /// Where LLM trouble is reported (liveness, so `status` shows backoff).
+    pub counters: std::sync::Arc<crate::liveness::Counters>,
 }
 
 impl Miner {
-    pub fn new(llm: LlmClient, prompt: Prompt, worker_id: String, results: jetstream::stream::Stream) -> Self {
+    pub fn new(
+        llm: LlmClient,
+        prompt: Prompt,
+        worker_id: String,
+        results: jetstream::stream::Stream,
+        counters: std::sync::Arc<crate::liveness::Counters>,
+    ) -> Self {
         let spec = MiningSpec {
             prompt_hash: prompt.prompt_hash.clone(),
             schema_hash: prompt.schema_hash.clone(),
             model: llm.model.clone(),
             options: llm.generation.fingerprint(),
         };
-        Self { llm, prompt, spec, worker_id, retry: RetryPolicy::default(), results }
+        Self { llm, prompt, spec, worker_id, retry: RetryPolicy::default(), results, counters }
     }
 
     pub fn work_key(&self, task: &Task) -> WorkKey {
@@ -147,14 +155,22 @@ impl Miner {
         let mut delays = self.retry.delays();
         loop {
             match self.llm.chat(request).await {
-                Err(LlmError::Transient(reason)) => match delays.next() {
-                    Some(delay) => {
-                        tracing::warn!(%reason, retry_in = ?delay, "LLM call failed; backing off");
-                        tokio::time::sleep(delay).await;
+                Err(LlmError::Transient(reason)) => {
+                    self.counters.llm_failed(&reason);
+                    match delays.next() {
+                        Some(delay) => {
+                            tracing::warn!(%reason, retry_in = ?delay, "LLM call failed; backing off");
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => return Err(LlmError::Transient(reason)),
                     }
-                    None => return Err(LlmError::Transient(reason)),
-                },
-                other => return other,
+                }
+                other => {
+                    if other.is_ok() {
+                        self.counters.llm_answered();
+                    }
+                    return other;
+                }
             }
         }
     }
