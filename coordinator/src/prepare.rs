@@ -64,6 +64,16 @@ pub fn prepare(
 ) -> anyhow::Result<Outcome> {
     let previous = store.map(|s| s.episode(&episode.id)).transpose()?.flatten();
     for (i, candidate) in episode.candidates.iter().enumerate() {
+        let size = std::fs::metadata(root.join(candidate)).map(|m| m.len()).unwrap_or(0);
+        if size > transcript::MAX_FILE_BYTES {
+            let reason = format!(
+                "{} MB: larger than any transcript (the limit is {} MB); not read",
+                size >> 20,
+                transcript::MAX_FILE_BYTES >> 20
+            );
+            bad.push(BadFile { path: candidate.clone(), reason });
+            continue;
+        }
         let bytes = match std::fs::read(root.join(candidate)) {
             Ok(bytes) => bytes,
             Err(err) => {

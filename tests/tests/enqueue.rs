@@ -218,3 +218,66 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Peak resident memory of a running child, sampled from /proc until it exits.
+fn run_measuring_peak_rss(command: &mut Command) -> (Output, u64) {
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let sampler = std::thread::spawn(move || {
+        let mut peak_kb = 0u64;
+        while let Ok(status) = std::fs::read_to_string(&status_file) {
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()));
+            match hwm {
+                Some(kb) => peak_kb = peak_kb.max(kb),
+                None => break, // a zombie: the process has exited
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak_kb
+    });
+    let out = child.wait_with_output().unwrap();
+    (out, sampler.join().unwrap() * 1024)
+}
+
+#[tokio::test]
+async fn bad_files_are_reported_by_name_and_reason_and_the_rest_enqueued_in_bounded_memory() {
+    let fixture = Fixture::new(&["seenunseen-whisper/transcripts_vtt/E05.mp3.vtt"]);
+    let dir = fixture.corpus.path();
+    std::fs::write(dir.join("empty.srt"), b"").unwrap();
+    let noise: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(dir.join("recording.vtt"), noise).unwrap();
+    let whisper = std::fs::read(shared_corpus().join("seenunseen-whisper/transcripts_chat/E01.json")).unwrap();
+    std::fs::write(dir.join("cut-short.json"), &whisper[..whisper.len() / 3]).unwrap();
+    std::fs::write(
+        dir.join("latin1.srt"),
+        b"1\n00:00:01,000 --> 00:00:04,000\nCaf\xe9 cr\xe8me, na\xefve r\xe9sum\xe9.\n\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("huge.txt"), "word ".repeat(10_000_000)).unwrap(); // 50 MB, one line
+
+    let (out, peak_rss) = run_measuring_peak_rss(&mut fixture.command(&[]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the good files were enqueued: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for (file, reason) in [
+        ("empty.srt", "empty file"),
+        ("recording.vtt", "binary file"),
+        ("cut-short.json", "invalid JSON at line"),
+        ("huge.txt", "line 1 is 50 MB long"),
+        ("latin1.srt", "read as Windows-1252"),
+    ] {
+        assert!(stdout.lines().any(|l| l.contains(file) && l.contains(reason)), "{file}: {reason}?\n{stdout}");
+    }
+    // The VTT and the Latin-1 SRT are queued, accents intact; nothing else.
+    let per_subject = fixture.tasks_per_subject().await;
+    assert_eq!(per_subject.len() as u64, fixture.segments_in_corpus());
+    let stream = fixture.stream().await;
+    let latin1 = per_subject.keys().find(|s| s.contains("latin1")).expect("the Latin-1 file's task");
+    let message = stream.direct_get_last_for_subject(latin1).await.unwrap();
+    let task: Task = codec::decode(&message.payload).unwrap();
+    assert_eq!(task.segment.text, "Café crème, naïve résumé.");
+    println!("enqueue with a 50 MB one-line file: peak RSS {} MB", peak_rss >> 20);
+    assert!(peak_rss < 300 << 20, "peak RSS {} MB for a 50 MB input", peak_rss >> 20);
+}

@@ -1,5 +1,7 @@
-//! Bytes to text: BOMs, CRLF, invalid UTF-8 (decoded lossily, with a warning),
-//! binary files (refused) and YAML front-matter (split off, its `title` kept).
+//! Bytes to text: BOMs, CRLF, text that is not UTF-8 (Windows-1252 when no
+//! byte sequence in it is UTF-8, else lossy UTF-8; with a warning either
+//! way), binary files (refused) and YAML front-matter (split off, its
+//! `title` kept).
 
 use super::ReadError;
 
@@ -32,6 +34,14 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ReadError> {
     }
     let text = match String::from_utf8(bytes.to_vec()) {
         Ok(text) => text,
+        Err(err) if !has_utf8_sequences(err.as_bytes()) => {
+            warnings.push(format!(
+                "not UTF-8 (first non-ASCII byte at offset {}): read as Windows-1252 (Latin-1); \
+                 save it as UTF-8 if its accents look wrong",
+                err.utf8_error().valid_up_to()
+            ));
+            windows_1252(err.as_bytes())
+        }
         Err(err) => {
             let bad_at = err.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
@@ -43,6 +53,22 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ReadError> {
         }
     };
     finish(text, warnings)
+}
+
+/// Whether any multi-byte UTF-8 sequence occurs (a UTF-8 file with a few
+/// damaged bytes, rather than a file in a single-byte encoding).
+fn has_utf8_sequences(bytes: &[u8]) -> bool {
+    bytes.utf8_chunks().any(|chunk| chunk.valid().chars().any(|c| !c.is_ascii()))
+}
+
+/// Windows-1252, the superset of Latin-1 that editors on Windows and older
+/// Macs save as "ANSI"; its five unassigned bytes become U+FFFD.
+fn windows_1252(bytes: &[u8]) -> String {
+    const HIGH: [char; 32] = [
+        '€', '\u{FFFD}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{FFFD}', 'Ž', '\u{FFFD}',
+        '\u{FFFD}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{FFFD}', 'ž', 'Ÿ',
+    ];
+    bytes.iter().map(|&b| if (0x80..0xA0).contains(&b) { HIGH[usize::from(b - 0x80)] } else { char::from(b) }).collect()
 }
 
 fn finish(text: String, warnings: Vec<String>) -> Result<Decoded, ReadError> {
@@ -100,10 +126,17 @@ mod tests {
     }
 
     #[test]
-    fn decodes_invalid_utf8_lossily_with_a_warning() {
-        let decoded = decode(b"caf\xE9 au lait").unwrap();
-        assert_eq!(decoded.text, "caf\u{FFFD} au lait");
-        assert!(decoded.warnings[0].contains("offset 3"), "{:?}", decoded.warnings);
+    fn decodes_damaged_utf8_lossily_with_a_warning() {
+        let decoded = decode("café \u{2014} ".bytes().chain(*b"\xE9 au lait").collect::<Vec<u8>>().as_slice()).unwrap();
+        assert_eq!(decoded.text, "café \u{2014} \u{FFFD} au lait");
+        assert!(decoded.warnings[0].contains("offset 10"), "{:?}", decoded.warnings);
+    }
+
+    #[test]
+    fn decodes_a_single_byte_encoding_as_windows_1252() {
+        let decoded = decode(b"Caf\xE9 cr\xE8me, na\xEFve \x93quotes\x94 \x80 5").unwrap();
+        assert_eq!(decoded.text, "Café crème, naïve “quotes” € 5");
+        assert!(decoded.warnings[0].contains("Windows-1252"), "{:?}", decoded.warnings);
     }
 
     #[test]

@@ -94,9 +94,27 @@ pub enum ReadError {
     NoText(Format),
 }
 
+/// Files larger than this are refused unread: an hour of speech is ~60 KB of
+/// text (~1 MB as Whisper JSON with word timings), so this is days of audio.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Text lines longer than this are not a transcript (a minified or binary
+/// dump, a base64 blob): ~20 hours of speech on one line. JSON is exempt,
+/// since Whisper writes it on one line.
+pub const MAX_LINE_CHARS: usize = 1_000_000;
+
 /// Reads one transcript file's bytes; `path` only guides the format choice.
 pub fn read(path: &Path, bytes: &[u8]) -> Result<Transcript, ReadError> {
     let decoded = decode::decode(bytes)?;
+    if !decoded.text.trim_start().starts_with(['{', '[']) {
+        if let Some((number, line)) = decoded.text.lines().enumerate().find(|(_, l)| l.len() > MAX_LINE_CHARS) {
+            return Err(ReadError::NotTranscript(format!(
+                "line {} is {} MB long; transcripts break lines at least every few minutes of speech",
+                number + 1,
+                line.len() / 1_000_000
+            )));
+        }
+    }
     let mut warnings = decoded.warnings;
     let (format, raw) = parse_by_content(path, &decoded.text, &mut warnings)?;
     let cues = timeline::resolve(raw, &mut warnings);
