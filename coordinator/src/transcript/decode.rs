@@ -58,7 +58,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ReadError> {
 /// Whether any multi-byte UTF-8 sequence occurs (a UTF-8 file with a few
 /// damaged bytes, rather than a file in a single-byte encoding).
 fn has_utf8_sequences(bytes: &[u8]) -> bool {
-    bytes.utf8_chunks().any(|chunk| chunk.valid().chars().any(|c| !c.is_ascii()))
+    bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii())
 }
 
 /// Windows-1252, the superset of Latin-1 that editors on Windows and older
