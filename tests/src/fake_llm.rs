@@ -62,6 +62,8 @@ struct State {
     /// Every n-th request answers invalid JSON (0 = never).
     invalid_every: AtomicU64,
     requests: AtomicU64,
+    /// Requests answered with a usable result (no fault, not refused).
+    answered: AtomicU64,
     generating: AtomicUsize,
     waiting: AtomicUsize,
     calls: Mutex<HashMap<String, u64>>,
@@ -135,6 +137,12 @@ impl FakeLlm {
     /// Chat requests received (including faulted ones).
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered with a usable result: each mined segment needs one;
+    /// more means answers were lost (a worker killed mid-call).
+    pub fn answered(&self) -> u64 {
+        self.state.answered.load(Ordering::Relaxed)
     }
 
     /// Chat requests per `segment_id`.
@@ -300,7 +308,10 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
     let content = match fault {
         Some(Fault::InvalidJson) => "Sure! Here are the claims: claims: [".to_owned(),
         Some(Fault::SchemaViolation) => json!({"claims": "none", "people": 7}).to_string(),
-        _ => mined(&segment).to_string(),
+        _ => {
+            state.answered.fetch_add(1, Ordering::Relaxed);
+            mined(&segment).to_string()
+        }
     };
     let prompt_tokens = (request["messages"][0]["content"].as_str().unwrap_or("").len() + user.len()) as u64 / 4;
     let cached = prompt_tokens.saturating_sub(user.len() as u64 / 4);

@@ -1,5 +1,5 @@
 //! Reading what the coordinator wrote to out/: every segment, checked to
-//! appear once.
+//! appear once (or counted, for the soak's report).
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -9,6 +9,16 @@ use std::path::Path;
 /// (or its failure's reason). Panics if a segment appears twice.
 pub fn read_out(out: &Path) -> BTreeMap<(String, u64), (String, Value)> {
     let mut segments = BTreeMap::new();
+    for (key, mut copies) in tally(out) {
+        assert!(copies.len() == 1, "segment {}#{} appears {} times in {}", key.0, key.1, copies.len(), out.display());
+        segments.insert(key, copies.remove(0));
+    }
+    segments
+}
+
+/// Every copy of every segment in out/ (a correct run has exactly one each).
+pub fn tally(out: &Path) -> BTreeMap<(String, u64), Vec<(String, Value)>> {
+    let mut segments: BTreeMap<(String, u64), Vec<(String, Value)>> = BTreeMap::new();
     let mut files = vec![out.to_path_buf()];
     while let Some(path) = files.pop() {
         if path.is_dir() {
@@ -24,8 +34,7 @@ pub fn read_out(out: &Path) -> BTreeMap<(String, u64), (String, Value)> {
                 let detail =
                     if status == "mined" { segment["mined"].clone() } else { segment["failure"]["reason"].clone() };
                 let index = segment["index"].as_u64().expect("index");
-                let previous = segments.insert((id.clone(), index), (status, detail));
-                assert!(previous.is_none(), "segment {id}#{index} appears twice in {}", out.display());
+                segments.entry((id.clone(), index)).or_default().push((status, detail));
             }
         }
     }
