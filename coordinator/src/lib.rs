@@ -8,9 +8,8 @@
 //!
 //! ## Layout
 //! - [`cli`]: arguments and dispatch; `main.rs` only sets up logging and calls it.
-//! - [`corpus`]: finding transcripts, episode ids, choosing one format per episode.
-//! - [`transcript`]: the readers (SRT, WebVTT, Whisper JSON, JSON turns, Markdown/text).
-//! - [`segmenter`]: cues → segments of about `--segment-seconds`.
+//! - [`corpus`], [`transcript`], [`segmenter`]: from the `transcripts` crate
+//!   (finding files, the readers, cutting segments), re-exported here.
 //! - [`prepare`]: one episode's files → the tasks to publish, given the store.
 //! - [`publish`]: bounded in-flight publishing and PubAck classification.
 //! - [`reconcile`]: segments the server lost, which `enqueue` publishes again.
@@ -25,9 +24,10 @@
 //!   [`nats_users`]: passwords for the shipped NATS configs.
 //! - [`report`], [`progress`]: the end-of-run summary and the progress bar.
 
+pub use transcripts::{corpus, segmenter, transcript};
+
 pub mod cli;
 pub mod collect;
-pub mod corpus;
 pub mod embedded;
 pub mod enqueue;
 pub mod failures;
@@ -40,7 +40,5 @@ pub mod publish;
 pub mod reconcile;
 pub mod report;
 pub mod run;
-pub mod segmenter;
 pub mod status;
 pub mod store;
-pub mod transcript;
