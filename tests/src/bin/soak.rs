@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let mut workers: Vec<Process> = WORKERS.iter().map(|w| mining.worker(w, &llm.url(), &WORKER_ARGS)).collect();
     let mut collect = mining.collect();
     let mut restarts = Restarts::default();
-    let mut next_chaos = Instant::now() + Duration::from_secs(5 + chaos.below(10));
+    let mut next_chaos = Instant::now() + Duration::from_secs(2 + chaos.below(4));
     let finished = loop {
         if let Some(status) = collect.try_wait()? {
             if status.success() {
@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
             break false;
         }
         if Instant::now() >= next_chaos {
-            next_chaos = Instant::now() + Duration::from_secs(5 + chaos.below(10));
+            next_chaos = Instant::now() + Duration::from_millis(1_500 + chaos.below(4_000));
             match chaos.below(10) {
                 0..=4 => {
                     let victim = chaos.below(WORKERS.len() as u64) as usize;
@@ -113,8 +113,11 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let out = tally(&mining.out_dir());
+    // Segment indices run from 0 without gaps, and every episode is the same file.
+    let per_episode = mining.segments / episodes as u64;
+    assert_eq!(per_episode * episodes as u64, mining.segments, "episodes of equal length");
     let expected: std::collections::BTreeSet<(String, u64)> =
-        (0..episodes).flat_map(|i| (0..120u64).map(move |index| (format!("soak/{i:04}"), index))).collect();
+        (0..episodes).flat_map(|i| (0..per_episode).map(move |index| (format!("soak/{i:04}"), index))).collect();
     let mined = out.values().filter(|copies| copies.iter().any(|(s, _)| s == "mined")).count();
     let failed = out.values().filter(|copies| copies.iter().all(|(s, _)| s == "failed")).count();
     let duplicated = out.values().filter(|copies| copies.len() > 1).count();
