@@ -93,9 +93,9 @@ pub enum Command {
         api: String,
         #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
         model: String,
-        /// LLM calls in flight.
-        #[arg(long, default_value_t = 4)]
-        concurrency: u64,
+        /// LLM calls in flight: `auto` (find the server's best point) or a number.
+        #[arg(long, default_value = "auto")]
+        concurrency: String,
         #[arg(long, default_value = "out")]
         out: PathBuf,
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -186,7 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run { corpus, nats, nats_auth, llm, api, model, concurrency, out, segment_seconds, worker_args } => {
             let mut args = vec!["--llm".to_owned(), llm, "--api".into(), api, "--model".into(), model];
-            args.extend(["--concurrency".to_owned(), concurrency.to_string()]);
+            args.extend(["--concurrency".to_owned(), concurrency]);
             args.extend(worker_args);
             let settings = RunSettings {
                 corpus,

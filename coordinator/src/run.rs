@@ -56,7 +56,10 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     worker_argv.extend(settings.nats_auth.to_args());
     worker_argv.extend(settings.worker_args.iter().cloned());
     let worker::cli::Command::Run(worker_args) =
-        <worker::cli::Cli as clap::Parser>::try_parse_from(&worker_argv)?.command;
+        <worker::cli::Cli as clap::Parser>::try_parse_from(&worker_argv)?.command
+    else {
+        anyhow::bail!("internal: `worker run` arguments parsed as another command");
+    };
     worker::check_llm(&worker_args).await?;
     let nats = protocol::connect::NatsArgs { url: url.clone(), auth: settings.nats_auth.clone() };
     let js = crate::nats::connect(&nats).await?;

@@ -217,6 +217,26 @@ pub fn render(status: &Status) -> String {
             w["failed"],
             w["retried"]
         );
+        for endpoint in w["endpoints"].as_array().into_iter().flatten() {
+            let curve: Vec<String> = endpoint["curve"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(calls, point)| format!("{calls}:{:.0}", point["output_tokens_per_s"].as_f64().unwrap_or(0.0)))
+                .collect();
+            out += &format!(
+                "    {} limit {} ({}){}{}\n",
+                endpoint["url"].as_str().unwrap_or("?"),
+                endpoint["limit"],
+                if endpoint["auto"] == true { "auto" } else { "fixed" },
+                if endpoint["unreachable"] == true { ", UNREACHABLE" } else { "" },
+                if curve.is_empty() {
+                    String::new()
+                } else {
+                    format!("; output tok/s by calls in flight: {}", curve.join(" "))
+                }
+            );
+        }
         if let Some(backoff) = w["llm_backoff"].as_object() {
             out += &format!(
                 "    LLM backing off for {} s: {} (check the LLM server on that machine)\n",

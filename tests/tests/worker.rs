@@ -39,7 +39,12 @@ async fn two_workers_mine_exactly_once_through_a_kill_9_and_stop_cleanly_on_sigt
     }
     let live = mining.live_workers().await;
     assert_eq!(live.len(), 2, "both workers report liveness: {live:?}");
-    assert!(live.iter().all(|w| w["identity"]["model"] == MODEL && w["identity"]["concurrency"] == 3), "{live:?}");
+    assert!(
+        live.iter().all(|w| w["identity"]["model"] == MODEL
+            && w["identity"]["concurrency"] == "3"
+            && w["concurrency_limit"] == 3),
+        "{live:?}"
+    );
     a.kill().unwrap(); // SIGKILL, mid-call: both workers keep 3 calls in flight
     a.wait().unwrap();
     mining.wait_settled(Duration::from_secs(60)).await;

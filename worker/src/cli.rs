@@ -18,15 +18,60 @@ pub struct Cli {
 pub enum Command {
     /// Run the worker daemon until SIGTERM or Ctrl-C.
     Run(RunArgs),
+    /// Measure an LLM server at 1, 2, 4, 8, … calls in flight on real
+    /// segments; print a table, the knee and settings, and write an SVG chart.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// LLM server URL.
+    #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
+    pub llm: String,
+    #[arg(long, value_enum, default_value = "ollama")]
+    pub api: Api,
+    #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
+    pub model: String,
+    /// Folder of transcripts to take segments from (a built-in real episode otherwise).
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Highest concurrency tried.
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrency: usize,
+    /// Calls per step (default: 3 per slot, at least 6).
+    #[arg(long)]
+    pub calls_per_step: Option<usize>,
+    /// A step starts no new call after this long.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub step_limit: Duration,
+    /// Where the chart goes.
+    #[arg(long, default_value = "podmine-bench.svg")]
+    pub svg: PathBuf,
+    /// Also write the measurements as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    #[arg(long, default_value_t = crate::prompt::DEFAULT_NUM_PREDICT)]
+    pub num_predict: u32,
+    #[arg(long, default_value_t = 0.3)]
+    pub temperature: f32,
+    /// Instructions file replacing the default miner prompt.
+    #[arg(long)]
+    pub prompt: Option<PathBuf>,
+    /// JSON Schema file replacing the default miner_output schema.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub nats: protocol::connect::NatsArgs,
-    /// LLM server URL (Ollama, or an OpenAI-compatible server with --api openai).
-    #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
-    pub llm: String,
+    /// LLM server URL (Ollama, or an OpenAI-compatible server with --api
+    /// openai). Repeat it (or separate with commas) for several servers.
+    #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434", value_delimiter = ',')]
+    pub llm: Vec<String>,
     /// Which API the LLM server speaks.
     #[arg(long, value_enum, default_value = "ollama")]
     pub api: Api,
@@ -36,9 +81,16 @@ pub struct RunArgs {
     /// Where the worker keeps its outbox (results not yet confirmed published).
     #[arg(long, env = "PODMINE_DATA_DIR", default_value = "podmine-worker-data")]
     pub data_dir: PathBuf,
-    /// LLM requests in flight (one pulled task per slot).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
-    pub concurrency: u64,
+    /// LLM calls in flight per server: `auto` (measure and find the best
+    /// point) or a number. One task is pulled per free call slot.
+    #[arg(long, default_value = "auto")]
+    pub concurrency: crate::endpoints::Concurrency,
+    /// Ceiling for `--concurrency auto`, per server.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub max_concurrency: u64,
+    /// Prometheus metrics address (`off` to disable).
+    #[arg(long, env = "PODMINE_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
     /// Cap on LLM requests per second (e.g. 0.5); none by default.
     #[arg(long)]
     pub rate: Option<f64>,

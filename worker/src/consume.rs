@@ -23,18 +23,18 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
 use futures::StreamExt;
 use protocol::{codec, streams, subjects, Task};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-/// Bounds and timings of the loop (every one a flag of `worker run`).
+/// Bounds and timings of the loop (every one a flag of `worker run`). How
+/// many tasks are held at once follows the LLM endpoints' limits.
 #[derive(Clone, Debug)]
 pub struct LoopSettings {
-    /// LLM calls in flight = tasks pulled and not settled.
-    pub concurrency: usize,
     /// Requests per second to the LLM server, if capped.
     pub rate: Option<f64>,
     pub ack_wait: Duration,
@@ -57,6 +57,8 @@ struct Shared {
     paused: watch::Sender<Option<String>>,
     /// Fires at the drain deadline: handlers Nak what they still hold.
     hard_stop: CancellationToken,
+    /// Signalled when a handler settles its task (a slot is free).
+    settled: tokio::sync::Notify,
 }
 
 pub async fn run(
@@ -82,17 +84,28 @@ pub async fn run(
         counters,
         paused: watch::channel(None).0,
         hard_stop: CancellationToken::new(),
+        settled: tokio::sync::Notify::new(),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(watch_model(shared.clone(), cancel.clone()));
-    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let limiter = settings.rate.and_then(crate::limits::rate_limiter);
     let mut outage = Outage::new("pulling tasks");
     loop {
-        let permit = tokio::select! {
-            _ = cancel.cancelled() => break,
-            permit = slots.clone().acquire_owned() => permit?,
-        };
+        // One task per call slot the endpoints allow now (auto moves it).
+        loop {
+            let settled = shared.settled.notified();
+            if shared.counters.in_flight.load(Ordering::SeqCst) < shared.miner.llm.capacity() {
+                break;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = settled => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
         if !wait_unpaused(&shared, &cancel).await {
             break;
         }
@@ -120,16 +133,16 @@ pub async fn run(
             Some(Ok(message)) => {
                 outage.recovered();
                 let shared = shared.clone();
+                shared.counters.in_flight.fetch_add(1, Ordering::SeqCst);
                 tracker.spawn(async move {
-                    let _permit = permit;
-                    shared.counters.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Err(err) = handle(&shared, message, &shared.hard_stop).await {
                         tracing::error!(
                             error = format!("{err:#}"),
                             "could not settle a task; the server will redeliver it"
                         );
                     }
-                    shared.counters.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    shared.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    shared.settled.notify_waiters();
                 });
             }
             Some(Err(err)) => outage.failed(&err.to_string()).await,
@@ -176,7 +189,7 @@ async fn watch_model(shared: Arc<Shared>, cancel: CancellationToken) {
             }
             match shared.miner.llm.check_model().await {
                 Ok(()) => {
-                    tracing::warn!(model = %shared.miner.llm.model, "the model is available again: resuming");
+                    tracing::warn!(model = %shared.miner.llm.primary().model, "the model is available again: resuming");
                     shared.paused.send_replace(None);
                 }
                 Err(err) => tracing::debug!(error = %err, "model still unavailable"),

@@ -66,7 +66,8 @@ pub struct Identity {
     pub host: String,
     pub endpoint: String,
     pub model: String,
-    pub concurrency: usize,
+    /// `--concurrency` as given: a number, or `auto (max N)`.
+    pub concurrency: String,
 }
 
 /// Refreshes this worker's key until `cancel` fires, then deletes it.
@@ -74,6 +75,7 @@ pub async fn beat(
     js: async_nats::jetstream::Context,
     identity: Identity,
     counters: Arc<Counters>,
+    endpoints: Arc<crate::endpoints::Endpoints>,
     cancel: CancellationToken,
 ) {
     let config =
@@ -91,6 +93,8 @@ pub async fn beat(
         let record = serde_json::json!({
             "identity": identity,
             "in_flight": counters.in_flight.load(Ordering::Relaxed),
+            "concurrency_limit": endpoints.capacity(),
+            "endpoints": endpoints.status(),
             "mined": counters.mined.load(Ordering::Relaxed),
             "failed": counters.failed.load(Ordering::Relaxed),
             "retried": counters.retried.load(Ordering::Relaxed),

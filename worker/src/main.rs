@@ -14,10 +14,15 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Command::Run(args) = Cli::parse().command;
-    let cancel = CancellationToken::new();
-    tokio::spawn(stop_on_signal(cancel.clone()));
-    match worker::run(args, cancel).await {
+    let outcome = match Cli::parse().command {
+        Command::Run(args) => {
+            let cancel = CancellationToken::new();
+            tokio::spawn(stop_on_signal(cancel.clone()));
+            worker::run(args, cancel).await
+        }
+        Command::Bench(args) => worker::run_bench(args).await,
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

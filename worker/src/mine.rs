@@ -2,7 +2,7 @@
 //! JetStream delivery state: the consume loop turns outcomes into acks, and
 //! tests call this step directly.
 
-use crate::llm::{ChatRequest, LlmClient, LlmError};
+use crate::llm::{ChatRequest, LlmError};
 use crate::prompt::Prompt;
 use crate::repair;
 use crate::retry::RetryPolicy;
@@ -29,7 +29,8 @@ pub enum Outcome {
 
 /// What a worker needs to mine: its LLM client, prompt and identity.
 pub struct Miner {
-    pub llm: LlmClient,
+    /// The LLM server(s) calls go to.
+    pub llm: std::sync::Arc<crate::endpoints::Endpoints>,
     pub prompt: Prompt,
     pub spec: MiningSpec,
     pub worker_id: String,
@@ -42,7 +43,7 @@ pub struct Miner {
 
 impl Miner {
     pub fn new(
-        llm: LlmClient,
+        llm: std::sync::Arc<crate::endpoints::Endpoints>,
         prompt: Prompt,
         worker_id: String,
         results: jetstream::stream::Stream,
@@ -51,8 +52,8 @@ impl Miner {
         let spec = MiningSpec {
             prompt_hash: prompt.prompt_hash.clone(),
             schema_hash: prompt.schema_hash.clone(),
-            model: llm.model.clone(),
-            options: llm.generation.fingerprint(),
+            model: llm.primary().model.clone(),
+            options: llm.primary().generation.fingerprint(),
         };
         Self { llm, prompt, spec, worker_id, retry: RetryPolicy::default(), results, counters }
     }
@@ -68,7 +69,8 @@ impl Miner {
             return Outcome::AlreadyDone;
         }
         let user = self.prompt.user_message(task);
-        let num_ctx = self.prompt.num_ctx(&user, self.llm.generation.num_predict);
+        let num_predict = self.llm.primary().generation.num_predict;
+        let num_ctx = self.prompt.num_ctx(&user, num_predict);
         let mut usage = Usage::default();
         let mut last_raw = None;
         let mut last_problem = String::new();
@@ -91,7 +93,7 @@ impl Miner {
             usage.add(&reply.usage);
             let provenance = |attempts| self.provenance(attempts, delivery, usage);
             if reply.truncated {
-                last_problem = format!("output truncated at num_predict={} tokens", self.llm.generation.num_predict);
+                last_problem = format!("output truncated at num_predict={num_predict} tokens");
                 last_raw = Some(reply.content);
                 continue;
             }

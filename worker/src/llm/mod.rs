@@ -75,6 +75,18 @@ pub enum LlmError {
     Permanent(String),
 }
 
+impl LlmError {
+    /// 429 or 503: the server's queue is full (a signal to send fewer calls).
+    pub fn is_overload(&self) -> bool {
+        matches!(self, Self::Transient(detail) if detail.starts_with("HTTP 429") || detail.starts_with("HTTP 503"))
+    }
+
+    /// Nothing listens (refused, no route): the server is down, not busy.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Transient(detail) if detail.starts_with("connection failed"))
+    }
+}
+
 /// The one place that maps an HTTP status and body to an error class.
 pub fn classify_status(status: u16, body: &str, model: &str, api: Api) -> LlmError {
     let detail = format!("HTTP {status}: {}", body.chars().take(300).collect::<String>());

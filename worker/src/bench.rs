@@ -1,0 +1,240 @@
+//! `worker bench`: how fast is this LLM server at each concurrency, on real
+//! segments with the real prompt? Sweeps 1, 2, 4, 8, … calls in flight until
+//! throughput stops rising, prints a table, marks the knee (the fewest calls
+//! in flight within 5% of the best throughput), recommends settings for
+//! podmine and the server, and writes the curve as an SVG.
+
+mod chart;
+
+/// The first minutes of a real episode (TWiML #12, Whisper SRT, from the
+/// shared corpus): the default segments when no `--corpus` is given.
+pub const SAMPLE_EPISODE: &str = include_str!("bench/sample-episode.srt");
+
+use crate::llm::{ChatRequest, LlmClient, LlmError};
+use crate::prompt::Prompt;
+use futures::stream::{FuturesUnordered, StreamExt};
+use protocol::{Segment, Task};
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+/// One concurrency level's measurements.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Step {
+    pub concurrency: usize,
+    pub calls: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    pub segments_per_s: f64,
+    pub output_tokens_per_s: f64,
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub prefill_ms: u64,
+    pub decode_ms: u64,
+    pub prompt_tokens: u64,
+    pub cached_prompt_tokens: u64,
+}
+
+/// How a sweep runs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub max_concurrency: usize,
+    /// Calls per step; by default 3 per slot (at least 6).
+    pub calls_per_step: Option<usize>,
+    /// A step stops starting calls after this long.
+    pub step_limit: Duration,
+}
+
+/// What a sweep found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    pub steps: Vec<Step>,
+    pub knee: Option<usize>,
+    pub cache_hit_ratio: f64,
+    pub num_ctx: u32,
+}
+
+/// Builds the tasks the sweep sends (real segments, cycled).
+pub fn tasks_from(segments: Vec<Segment>, title: &str) -> Vec<Task> {
+    let count = segments.len() as u32;
+    segments
+        .into_iter()
+        .map(|segment| Task {
+            segment,
+            episode_title: title.to_owned(),
+            source_path: String::new(),
+            episode_segments: count,
+            generation: 0,
+        })
+        .collect()
+}
+
+/// Runs the sweep; `progress` is told each finished call.
+pub async fn sweep(
+    client: &LlmClient,
+    prompt: &Prompt,
+    tasks: &[Task],
+    plan: &Plan,
+    progress: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(!tasks.is_empty(), "no segments to send");
+    let mut next_task = 0usize;
+    // One call first, not measured: loads the model.
+    let (warm, _) = call(client, prompt, &tasks[0]).await;
+    if let Err(err) = warm {
+        anyhow::bail!("the LLM server does not answer a first call: {err}");
+    }
+    let mut steps: Vec<Step> = Vec::new();
+    let mut concurrency = 1usize;
+    loop {
+        progress(&format!("concurrency {concurrency}"));
+        let step = run_step(client, prompt, tasks, &mut next_task, concurrency, plan, progress).await;
+        let best = steps.iter().map(|s| s.output_tokens_per_s).fold(0.0, f64::max);
+        let rising = step.output_tokens_per_s > best * 1.05;
+        let mostly_failing = step.errors * 2 > step.calls;
+        steps.push(step);
+        if !rising || mostly_failing || concurrency >= plan.max_concurrency {
+            break;
+        }
+        concurrency = (concurrency * 2).min(plan.max_concurrency);
+    }
+    let best = steps.iter().map(|s| s.output_tokens_per_s).fold(0.0, f64::max);
+    let knee = steps.iter().find(|s| s.output_tokens_per_s >= best * 0.95 && best > 0.0).map(|s| s.concurrency);
+    let (prompt_tokens, cached) =
+        steps.iter().fold((0, 0), |(p, c), s| (p + s.prompt_tokens, c + s.cached_prompt_tokens));
+    let cache_hit_ratio = if prompt_tokens > 0 { cached as f64 / prompt_tokens as f64 } else { 0.0 };
+    let num_ctx = prompt.num_ctx(&prompt.user_message(&tasks[0]), client.generation.num_predict);
+    Ok(Report { steps, knee, cache_hit_ratio, num_ctx })
+}
+
+async fn run_step(
+    client: &LlmClient,
+    prompt: &Prompt,
+    tasks: &[Task],
+    next_task: &mut usize,
+    concurrency: usize,
+    plan: &Plan,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Step {
+    let calls = plan.calls_per_step.unwrap_or((3 * concurrency).max(6));
+    let started = Instant::now();
+    let mut in_flight = FuturesUnordered::new();
+    let (mut launched, mut results) = (0usize, Vec::new());
+    loop {
+        while in_flight.len() < concurrency && launched < calls && started.elapsed() < plan.step_limit {
+            let task = &tasks[*next_task % tasks.len()];
+            *next_task += 1;
+            launched += 1;
+            in_flight.push(call(client, prompt, task));
+        }
+        let Some(result) = in_flight.next().await else { break };
+        progress("call");
+        results.push(result);
+    }
+    let seconds = started.elapsed().as_secs_f64().max(1e-3);
+    let answered: Vec<_> = results.iter().filter_map(|(r, ms)| r.as_ref().ok().map(|u| (u, *ms))).collect();
+    let mut latencies: Vec<u64> = answered.iter().map(|(_, ms)| *ms).collect();
+    latencies.sort_unstable();
+    let percentile = |p: usize| latencies.get((latencies.len() * p).div_ceil(100).saturating_sub(1)).copied();
+    let n = answered.len().max(1) as u64;
+    Step {
+        concurrency,
+        calls: results.len(),
+        errors: results.len() - answered.len(),
+        seconds,
+        segments_per_s: answered.len() as f64 / seconds,
+        output_tokens_per_s: answered.iter().map(|(u, _)| u.output_tokens).sum::<u64>() as f64 / seconds,
+        p50_ms: percentile(50).unwrap_or(0),
+        p95_ms: percentile(95).unwrap_or(0),
+        prefill_ms: answered.iter().map(|(u, _)| u.prefill_ms).sum::<u64>() / n,
+        decode_ms: answered.iter().map(|(u, _)| u.decode_ms).sum::<u64>() / n,
+        prompt_tokens: answered.iter().map(|(u, _)| u.prompt_tokens).sum(),
+        cached_prompt_tokens: answered.iter().map(|(u, _)| u.cached_prompt_tokens).sum(),
+    }
+}
+
+/// One call as the miner makes it; its usage and wall time.
+async fn call(client: &LlmClient, prompt: &Prompt, task: &Task) -> (Result<protocol::Usage, LlmError>, u64) {
+    let user = prompt.user_message(task);
+    let request = ChatRequest {
+        instructions: &prompt.instructions,
+        user: &user,
+        schema: &prompt.schema,
+        num_ctx: prompt.num_ctx(&user, client.generation.num_predict),
+        seed: 1,
+    };
+    let started = Instant::now();
+    let reply = client.chat(&request).await;
+    (reply.map(|r| r.usage), started.elapsed().as_millis() as u64)
+}
+
+/// The table, the knee and the recommendations, as printed.
+pub fn render(report: &Report, client: &LlmClient) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>5} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>13} {:>6}",
+        "conc", "seg/s", "out tok/s", "p50 s", "p95 s", "prefill", "decode", "cached/prompt", "errors"
+    );
+    for step in &report.steps {
+        let knee = if Some(step.concurrency) == report.knee { "  <- knee" } else { "" };
+        let _ = writeln!(
+            out,
+            "{:>5} {:>8.3} {:>10.1} {:>8.1} {:>8.1} {:>7}ms {:>7}ms {:>6}/{:<6} {:>6}{knee}",
+            step.concurrency,
+            step.segments_per_s,
+            step.output_tokens_per_s,
+            step.p50_ms as f64 / 1000.0,
+            step.p95_ms as f64 / 1000.0,
+            step.prefill_ms,
+            step.decode_ms,
+            step.cached_prompt_tokens,
+            step.prompt_tokens,
+            step.errors
+        );
+    }
+    let _ = writeln!(out, "prefix cache: {:.0}% of prompt tokens served from cache", report.cache_hit_ratio * 100.0);
+    let Some(knee) = report.knee else {
+        out.push_str("no call succeeded: check the server's log\n");
+        return out;
+    };
+    let best = report.steps.iter().find(|s| s.concurrency == knee).map_or(0.0, |s| s.segments_per_s);
+    let _ = writeln!(out, "knee: {knee} calls in flight ({best:.3} segments/s)");
+    out.push_str("recommended:\n");
+    let _ = writeln!(
+        out,
+        "  podmine: keep `--concurrency auto` (it finds this point and follows it), or `--concurrency {knee}`; \
+         `--max-concurrency {}` is a safe ceiling",
+        (knee * 2).max(4)
+    );
+    match client.api {
+        crate::llm::Api::Ollama => {
+            let _ = writeln!(
+                out,
+                "  Ollama: OLLAMA_NUM_PARALLEL={knee} (calls beyond it wait in Ollama's queue), \
+                 OLLAMA_FLASH_ATTENTION=1, OLLAMA_KEEP_ALIVE=-1; podmine sends num_ctx={} per request",
+                report.num_ctx
+            );
+        }
+        crate::llm::Api::Openai => {
+            let _ = writeln!(
+                out,
+                "  llama-server: --parallel {knee} --ctx-size {} (each slot needs num_ctx={} tokens), \
+                 prompt cache on (the default)",
+                knee as u32 * report.num_ctx,
+                report.num_ctx
+            );
+        }
+    }
+    if report.cache_hit_ratio == 0.0 {
+        out.push_str(
+            "  no prompt tokens came from the prefix cache: the server re-reads the fixed instructions on every \
+             call; enable its prompt cache (llama-server does by default; Ollama keeps it per loaded model)\n",
+        );
+    }
+    out
+}
+
+/// The curve as an SVG.
+pub fn svg(report: &Report, client: &LlmClient) -> String {
+    chart::svg(&format!("podmine bench: {} at {}", client.model, client.endpoint), &report.steps, report.knee)
+}
