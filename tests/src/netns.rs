@@ -75,7 +75,8 @@ pub fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("send request");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read response");
     response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()

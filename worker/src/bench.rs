@@ -192,7 +192,17 @@ pub fn render(report: &Report, client: &LlmClient) -> String {
             step.errors
         );
     }
-    let _ = writeln!(out, "prefix cache: {:.0}% of prompt tokens served from cache", report.cache_hit_ratio * 100.0);
+    match client.api {
+        crate::llm::Api::Openai => {
+            let _ = writeln!(
+                out,
+                "prefix cache: {:.0}% of prompt tokens served from cache",
+                report.cache_hit_ratio * 100.0
+            );
+        }
+        // Ollama counts only the prompt tokens it evaluated; hits are not reported.
+        crate::llm::Api::Ollama => out.push_str("prefix cache: not reported by Ollama\n"),
+    }
     let Some(knee) = report.knee else {
         out.push_str("no call succeeded: check the server's log\n");
         return out;
@@ -225,10 +235,10 @@ pub fn render(report: &Report, client: &LlmClient) -> String {
             );
         }
     }
-    if report.cache_hit_ratio == 0.0 {
+    if report.cache_hit_ratio == 0.0 && client.api == crate::llm::Api::Openai {
         out.push_str(
             "  no prompt tokens came from the prefix cache: the server re-reads the fixed instructions on every \
-             call; enable its prompt cache (llama-server does by default; Ollama keeps it per loaded model)\n",
+             call; enable its prompt cache (llama-server: `cache_prompt` is on by default in recent builds)\n",
         );
     }
     out

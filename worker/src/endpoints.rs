@@ -218,7 +218,6 @@ impl Endpoints {
     }
 
     pub fn status(&self) -> Vec<EndpointStatus> {
-        let now = Instant::now();
         self.endpoints
             .iter()
             .map(|endpoint| {
@@ -228,7 +227,8 @@ impl Endpoints {
                     auto: state.controller.is_auto(),
                     limit: state.controller.limit(),
                     outstanding: state.outstanding,
-                    unreachable: state.dead_until.is_some_and(|t| t > now),
+                    // Set by a failed connection, cleared only by an answer.
+                    unreachable: state.dead_until.is_some(),
                     curve: state.controller.curve().clone(),
                 }
             })

@@ -115,8 +115,19 @@ pub async fn serve(addr: String, counters: Arc<Counters>, endpoints: Arc<Endpoin
         };
         let body = render(&counters, &endpoints);
         tokio::spawn(async move {
-            let mut request = [0u8; 1024];
-            let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut request)).await;
+            // Read the request head before answering: closing with unread
+            // bytes would reset the connection under the client.
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            let read_head = async {
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), read_head).await;
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()

@@ -1,0 +1,105 @@
+//! Throughput features with real processes and the fake LLM: `worker bench`
+//! (table, knee, SVG), several LLM servers per worker (one dies, the other
+//! carries on), `--concurrency auto` visible in status, Prometheus metrics.
+
+use podmine_tests::fake_llm::{Capacity, FakeLlm};
+use podmine_tests::mining::{srt, terminate, Mining};
+use podmine_tests::netns::http_get;
+use podmine_tests::{binaries, nats::free_port, wait};
+use protocol::streams;
+use std::process::Command;
+use std::time::Duration;
+
+const MODEL: &str = "qwen2.5:7b-instruct";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_sweeps_until_throughput_stops_rising_marks_the_knee_and_draws_it() {
+    // 4 slots: throughput rises to 4 calls in flight, then only latency grows.
+    let llm = FakeLlm::start(&[MODEL], Capacity { slots: 4, tokens_per_s: 800.0, ..Capacity::default() }).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg = dir.path().join("curve.svg");
+    let json = dir.path().join("curve.json");
+    let out = Command::new(binaries::worker())
+        .args(["bench", "--llm", &llm.url(), "--model", MODEL, "--svg"])
+        .arg(&svg)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run worker bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("JSON");
+    let tried: Vec<u64> =
+        report["steps"].as_array().expect("steps").iter().map(|s| s["concurrency"].as_u64().expect("c")).collect();
+    assert_eq!(tried, [1, 2, 4, 8], "doubles until throughput stops rising: {stdout}");
+    assert_eq!(report["knee"], 4, "{stdout}");
+    assert!(stdout.contains("<- knee") && stdout.contains("OLLAMA_NUM_PARALLEL=4"), "{stdout}");
+    for column in ["seg/s", "out tok/s", "p50 s", "p95 s", "prefill", "decode", "cached/prompt", "errors"] {
+        assert!(stdout.contains(column), "column {column} missing: {stdout}");
+    }
+    let drawing = std::fs::read_to_string(&svg).expect("the SVG");
+    let parsed = Command::new("python3")
+        .args(["-c", "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); print(len(d.getElementsByTagName('polyline')), len(d.getElementsByTagName('circle')))"])
+        .arg(&svg)
+        .output()
+        .expect("python3 parses the SVG");
+    assert!(parsed.status.success(), "not valid XML: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert_eq!(String::from_utf8_lossy(&parsed.stdout).trim(), "2 8", "two curves of 4 points: {drawing}");
+    assert!(drawing.contains("knee: 4"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_llm_servers_share_the_work_and_a_dead_one_is_skipped() {
+    let mining = Mining::enqueue(&[("show/a.srt", &srt(40)), ("show/b.srt", &srt(40))]);
+    let slow = Capacity { slots: 4, tokens_per_s: 600.0, ..Capacity::default() };
+    let first = FakeLlm::start(&[MODEL], slow.clone()).await;
+    let second = FakeLlm::start(&[MODEL], slow).await;
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let args =
+        ["--llm", &second.url(), "--concurrency", "auto", "--max-concurrency", "4", "--metrics-addr", &metrics_addr];
+    let mut worker = mining.worker("w", &first.url(), &args);
+    wait::until_async(Duration::from_secs(60), "a quarter mined", || async {
+        mining.messages(streams::RESULTS).await >= mining.segments / 4
+    })
+    .await;
+    assert!(first.requests() > 0 && second.requests() > 0, "both servers get calls");
+    first.go_down();
+    let before = second.requests();
+    mining.wait_settled(Duration::from_secs(120)).await;
+    assert_eq!(mining.messages(streams::FAILED).await, 0, "nothing failed: the other server carried on");
+    let results = mining.per_subject(streams::RESULTS, "podmine.result.>").await;
+    assert_eq!(results.len() as u64, mining.segments);
+    assert!(second.requests() > before, "the live server took over");
+    let log = mining.log("w");
+    assert!(log.contains("LLM endpoint unreachable: sending calls to the others"), "{log}");
+
+    // Metrics: Prometheus text with the outcomes, the servers' limits and latencies.
+    let metrics = http_get(&format!("http://{metrics_addr}/metrics"));
+    let mined: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("podmine_worker_tasks_total{outcome=\"mined\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no mined counter in:\n{metrics}"));
+    assert!(mined >= mining.segments - 1, "{mined} mined of {}", mining.segments);
+    for line in [
+        format!("podmine_worker_llm_concurrency_limit{{endpoint=\"{}\"}}", second.url()),
+        format!("podmine_worker_llm_call_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}}", first.url()),
+        "# TYPE podmine_worker_llm_call_seconds histogram".to_owned(),
+        "podmine_worker_tasks_in_flight".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing in:\n{metrics}");
+    }
+
+    // status shows each server's limit, auto, and the curve measured so far
+    // (from the worker's liveness record, refreshed every 10 s).
+    let status = || {
+        let out = mining.coordinator().args(["status", "--nats", &mining.server.url()]).output().expect("status");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait::until(Duration::from_secs(25), "status marks the dead server", || status().contains("UNREACHABLE"));
+    let now = status();
+    assert!(now.contains(&format!("{} limit", second.url())) && now.contains("(auto)"), "{now}");
+    assert!(now.contains("output tok/s by calls in flight: 1:"), "the measured curve: {now}");
+    assert_eq!(terminate(&mut worker, Duration::from_secs(20)).0, Some(0));
+}
