@@ -113,5 +113,6 @@ pub async fn beat(
             _ = tokio::time::sleep(BEAT) => {}
         }
     }
-    let _ = store.delete(&key).await;
+    // Bounded: a worker stopping while NATS is away must still exit.
+    let _ = tokio::time::timeout(Duration::from_secs(2), store.delete(&key)).await;
 }
