@@ -195,7 +195,10 @@ impl Store {
 
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        self.db.flush_async().await.context("cannot flush the coordinator's store")?;
+        // Not flush_async: it can hang when another sled database flushes at the
+        // same time (sled #1241), as the in-process worker's outbox does in `run`.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush()).await?.context("cannot flush the coordinator's store")?;
         Ok(())
     }
 }

@@ -59,7 +59,9 @@ async fn publish_tasks(js: &jetstream::Context, count: u64, generation: u32) -> 
             t0_ms: t0,
             t1_ms: t0 + 30_000,
             speaker: Some("Host".into()),
-            text: format!("Segment {index}: local models can mine podcast transcripts for claims, people and jargon."),
+            // The generation in the text makes every batch new work (a new work key):
+            // results of the same content would be deduplicated by RESULTS.
+            text: format!("Segment {index} (batch {generation}): local models can mine podcast transcripts for claims, people and jargon."),
             times_estimated: false,
         };
         let task = Task {
