@@ -48,14 +48,17 @@ async fn a_worker_on_another_address_mines_through_the_authenticated_shipped_con
     let corpus = scratch.path().join("corpus");
     std::fs::create_dir_all(&corpus).expect("corpus dir");
     std::fs::write(corpus.join("episode.srt"), srt(SEGMENTS)).expect("write corpus");
-    let enqueue = Command::new(binaries::coordinator())
-        .args(["--data-dir"])
-        .arg(scratch.path().join("coordinator"))
-        .args(["enqueue", "--nats", &server.url()])
-        .arg(&corpus)
-        .envs(users.coordinator.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("run coordinator");
+    let enqueue_as_coordinator = || {
+        Command::new(binaries::coordinator())
+            .args(["--data-dir"])
+            .arg(scratch.path().join("coordinator"))
+            .args(["enqueue", "--nats", &server.url()])
+            .arg(&corpus)
+            .envs(users.coordinator.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run coordinator")
+    };
+    let enqueue = enqueue_as_coordinator();
     assert!(enqueue.status.success(), "enqueue: {}", String::from_utf8_lossy(&enqueue.stderr));
 
     // The worker's Mac: its own LLM server on its own loopback, the worker beside it.
@@ -130,15 +133,7 @@ async fn a_worker_on_another_address_mines_through_the_authenticated_shipped_con
 
     // The worker's user may not delete or purge the task stream, or publish tasks.
     std::fs::write(corpus.join("second.srt"), srt(3)).expect("write corpus");
-    let again = Command::new(binaries::coordinator())
-        .args(["--data-dir"])
-        .arg(scratch.path().join("coordinator"))
-        .args(["enqueue", "--nats", &server.url()])
-        .arg(&corpus)
-        .envs(users.coordinator.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("run coordinator");
-    assert!(again.status.success());
+    assert!(enqueue_as_coordinator().status.success());
     let as_worker = connect(&server.url(), "worker", users.worker_password()).await;
     assert!(as_worker.delete_stream(streams::TASKS).await.is_err(), "the worker deleted the task stream");
     let worker_view = as_worker.get_stream(streams::TASKS).await.expect("the worker may read stream info");

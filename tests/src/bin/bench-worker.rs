@@ -113,14 +113,16 @@ async fn wait_for_results(js: &jetstream::Context, target: u64) -> anyhow::Resul
     }
 }
 
-async fn dispatch(tasks: u64) -> anyhow::Result<()> {
+/// A fresh nats-server with the podmine streams, as the coordinator sets them up.
+async fn bench_server() -> anyhow::Result<(NatsServer, jetstream::Context)> {
     let server = NatsServer::start();
-    let js = protocol::connect::connect(
-        &protocol::connect::NatsArgs { url: server.url(), auth: Default::default() },
-        "bench",
-        protocol::connect::Role::Coordinator,
-    )
-    .await?;
+    let nats = protocol::connect::NatsArgs { url: server.url(), auth: Default::default() };
+    let js = protocol::connect::connect(&nats, "bench", protocol::connect::Role::Coordinator).await?;
+    Ok((server, js))
+}
+
+async fn dispatch(tasks: u64) -> anyhow::Result<()> {
+    let (server, js) = bench_server().await?;
     // Instant answers: 1 output token, no prompt time, more slots than calls.
     let capacity =
         Capacity { slots: 1024, max_queue: 1024, tokens_per_s: 1e9, output_tokens: 1, prompt_ms: 0, scaling: 1.0 };
@@ -167,13 +169,7 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
 }
 
 async fn fleet(segments: u64) -> anyhow::Result<()> {
-    let server = NatsServer::start();
-    let js = protocol::connect::connect(
-        &protocol::connect::NatsArgs { url: server.url(), auth: Default::default() },
-        "bench",
-        protocol::connect::Role::Coordinator,
-    )
-    .await?;
+    let (server, js) = bench_server().await?;
     // A batching server with 12 slots: aggregate output grows as n^0.7 up to
     // 12 calls, then calls queue (and past 12 + 64, 503).
     let capacity = Capacity { slots: 12, max_queue: 64, tokens_per_s: 2_000.0, ..Capacity::default() };
