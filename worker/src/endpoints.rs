@@ -124,11 +124,6 @@ impl Endpoints {
         }
     }
 
-    /// Calls in flight on all endpoints.
-    pub fn outstanding(&self) -> usize {
-        self.endpoints.iter().map(|e| lock(&e.state).outstanding).sum()
-    }
-
     /// Waits until some endpoint can take a call, and takes the best one.
     pub async fn acquire(&self) -> Lease<'_> {
         loop {

@@ -131,11 +131,10 @@ impl Controller {
         if !enough || now.duration_since(first) < MIN_WINDOW {
             return None;
         }
-        let (point, errors) = self.close_window(now);
+        let (point, calls, errors) = self.close_window(now);
         if !self.auto {
             return None;
         }
-        let calls = (point.calls_per_s * MIN_WINDOW.as_secs_f64()) as usize + errors;
         self.decide(point.output_tokens_per_s, errors * 10 <= calls, now)
     }
 
@@ -150,8 +149,9 @@ impl Controller {
         self.set(cut, now)
     }
 
-    /// Ends the window: its point (also merged into the curve) and its errors.
-    fn close_window(&mut self, now: Instant) -> (Point, usize) {
+    /// Ends the window: its point (also merged into the curve), the calls it
+    /// counted and how many of them failed.
+    fn close_window(&mut self, now: Instant) -> (Point, usize, usize) {
         let seconds = now.duration_since(self.window[0].finished).as_secs_f64().max(1e-3);
         let counted = &self.window[1..];
         let answered: Vec<&Sample> = counted.iter().filter(|s| s.outcome == CallOutcome::Answered).collect();
@@ -160,7 +160,8 @@ impl Controller {
             answered.iter().map(|s| s.finished.duration_since(s.started).as_millis() as u64).collect();
         latencies.sort_unstable();
         let p95 = latencies.get((latencies.len() * 95).div_ceil(100).saturating_sub(1)).copied().unwrap_or(0);
-        let errors = counted.len() - answered.len();
+        let calls = counted.len();
+        let errors = calls - answered.len();
         let measured = Point {
             output_tokens_per_s: tokens as f64 / seconds,
             calls_per_s: answered.len() as f64 / seconds,
@@ -180,7 +181,7 @@ impl Controller {
         };
         self.window.clear();
         self.window_start = now;
-        (measured, errors)
+        (measured, calls, errors)
     }
 
     fn decide(&mut self, throughput: f64, clean: bool, now: Instant) -> Option<usize> {
