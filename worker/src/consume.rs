@@ -1,5 +1,6 @@
-//! The consume loop: pull one task per free LLM slot, mine it while telling
-//! the server it is still being worked on, and settle it.
+//! The consume loop: pull one task per free LLM slot (one pull asks for all
+//! the free slots), mine it while telling the server it is still being worked
+//! on, and settle it.
 //!
 //! Settling: a result goes to the outbox, is published (PubAck awaited), and
 //! only then is the task acked (`double_ack`). A failure goes to FAILED, then
@@ -45,6 +46,12 @@ pub struct LoopSettings {
     /// write and the publish of a result.
     pub pause_before_publish: Option<std::path::PathBuf>,
 }
+
+/// Most tasks one pull asks for (the free slots, up to this).
+const MAX_PULL: usize = 256;
+
+/// How long a pull waits on the server for tasks before it is renewed.
+const PULL_EXPIRY: Duration = Duration::from_secs(5);
 
 /// Shared by the loop and every task handler.
 struct Shared {
@@ -92,32 +99,38 @@ pub async fn run(
     let mut outage = Outage::new("pulling tasks");
     loop {
         // One task per call slot the endpoints allow now (auto moves it).
-        loop {
+        let free = loop {
             let settled = shared.settled.notified();
-            if shared.counters.in_flight.load(Ordering::SeqCst) < shared.miner.llm.capacity() {
-                break;
+            let free = shared.miner.llm.capacity().saturating_sub(shared.counters.in_flight.load(Ordering::SeqCst));
+            if free > 0 {
+                break free;
             }
             tokio::select! {
-                _ = cancel.cancelled() => break,
+                _ = cancel.cancelled() => break 0,
                 _ = settled => {}
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
-        }
+        };
         if cancel.is_cancelled() {
             break;
         }
         if !wait_unpaused(&shared, &cancel).await {
             break;
         }
-        if let Some(limiter) = &limiter {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = limiter.until_ready() => {}
+        // A rate cap hands out one task per permit; otherwise one pull asks
+        // for every free slot at once (one round trip, not one per slot).
+        let wanted = match &limiter {
+            Some(limiter) => {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = limiter.until_ready() => 1,
+                }
             }
-        }
+            None => free.min(MAX_PULL),
+        };
         let mut batch = tokio::select! {
             _ = cancel.cancelled() => break,
-            batch = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages() => match batch {
+            batch = consumer.batch().max_messages(wanted).expires(PULL_EXPIRY).messages() => match batch {
                 Ok(batch) => batch,
                 Err(err) => {
                     outage.failed(&err.to_string()).await;
@@ -125,28 +138,36 @@ pub async fn run(
                 }
             },
         };
-        let message = tokio::select! {
-            _ = cancel.cancelled() => break,
-            message = batch.next() => message,
-        };
-        match message {
-            Some(Ok(message)) => {
-                outage.recovered();
-                let shared = shared.clone();
-                shared.counters.in_flight.fetch_add(1, Ordering::SeqCst);
-                tracker.spawn(async move {
-                    if let Err(err) = handle(&shared, message, &shared.hard_stop).await {
-                        tracing::error!(
-                            error = format!("{err:#}"),
-                            "could not settle a task; the server will redeliver it"
-                        );
-                    }
-                    shared.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    shared.settled.notify_waiters();
-                });
+        loop {
+            let message = tokio::select! {
+                _ = cancel.cancelled() => break,
+                message = batch.next() => message,
+            };
+            match message {
+                Some(Ok(message)) => {
+                    outage.recovered();
+                    let shared = shared.clone();
+                    shared.counters.in_flight.fetch_add(1, Ordering::SeqCst);
+                    tracker.spawn(async move {
+                        if let Err(err) = handle(&shared, message, &shared.hard_stop).await {
+                            tracing::error!(
+                                error = format!("{err:#}"),
+                                "could not settle a task; the server will redeliver it"
+                            );
+                        }
+                        shared.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+                        shared.settled.notify_waiters();
+                    });
+                }
+                Some(Err(err)) => {
+                    outage.failed(&err.to_string()).await;
+                    break;
+                }
+                None => {
+                    outage.recovered(); // the server answered: the pull is complete or expired
+                    break;
+                }
             }
-            Some(Err(err)) => outage.failed(&err.to_string()).await,
-            None => outage.recovered(), // the server answered: no task within the expiry
         }
     }
     tracker.close();
