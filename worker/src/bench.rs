@@ -10,7 +10,7 @@ mod chart;
 /// shared corpus): the default segments when no `--corpus` is given.
 pub const SAMPLE_EPISODE: &str = include_str!("bench/sample-episode.srt");
 
-use crate::llm::{ChatRequest, LlmClient, LlmError};
+use crate::llm::{LlmClient, LlmError};
 use crate::prompt::Prompt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use protocol::{Segment, Task};
@@ -155,13 +155,7 @@ async fn run_step(
 /// One call as the miner makes it; its usage and wall time.
 async fn call(client: &LlmClient, prompt: &Prompt, task: &Task) -> (Result<protocol::Usage, LlmError>, u64) {
     let user = prompt.user_message(task);
-    let request = ChatRequest {
-        instructions: &prompt.instructions,
-        user: &user,
-        schema: &prompt.schema,
-        num_ctx: prompt.num_ctx(&user, client.generation.num_predict),
-        seed: 1,
-    };
+    let request = prompt.request(&user, prompt.num_ctx(&user, client.generation.num_predict), 1);
     let started = Instant::now();
     let reply = client.chat(&request).await;
     (reply.map(|r| r.usage), started.elapsed().as_millis() as u64)

@@ -75,13 +75,7 @@ impl Miner {
         let mut last_raw = None;
         let mut last_problem = String::new();
         for ask in 0..MAX_ASKS {
-            let request = ChatRequest {
-                instructions: &self.prompt.instructions,
-                user: &user,
-                schema: &self.prompt.schema,
-                num_ctx,
-                seed: seed(&work_key, ask),
-            };
+            let request = self.prompt.request(&user, num_ctx, seed(&work_key, ask));
             let reply = match self.call_with_retries(&request).await {
                 Ok(reply) => reply,
                 Err(LlmError::Transient(reason)) => return Outcome::Retry(reason),

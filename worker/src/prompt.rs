@@ -7,8 +7,10 @@
 //! to create sampling context" on regexes) and bounds every array and string,
 //! so a runaway generation cannot hold a slot.
 
+use crate::llm::ChatRequest;
 use protocol::timestamp::format_hms;
 use protocol::Task;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// Output tokens a reply may use; a reply that hits it is truncated, not a result.
@@ -23,13 +25,26 @@ pub struct Prompt {
     pub schema: Value,
     pub prompt_hash: String,
     pub schema_hash: String,
+    /// The instructions and the schema as JSON, encoded once: every request
+    /// sends both (~25 KB with the default prompt) and copies them as they are.
+    instructions_json: Box<RawValue>,
+    schema_json: Box<RawValue>,
 }
 
 impl Prompt {
     pub fn new(instructions: String, schema: Value) -> Self {
         let prompt_hash = protocol::ContentHash::of_bytes(instructions.as_bytes()).short();
-        let schema_hash = protocol::ContentHash::of_bytes(schema.to_string().as_bytes()).short();
-        Self { instructions, schema, prompt_hash, schema_hash }
+        let schema_text = schema.to_string();
+        let schema_hash = protocol::ContentHash::of_bytes(schema_text.as_bytes()).short();
+        let instructions_json =
+            RawValue::from_string(Value::from(instructions.as_str()).to_string()).expect("a JSON string is valid JSON");
+        let schema_json = RawValue::from_string(schema_text).expect("a JSON value is valid JSON");
+        Self { instructions, schema, prompt_hash, schema_hash, instructions_json, schema_json }
+    }
+
+    /// The request for one ask: the fixed parts first, then `user`.
+    pub fn request<'a>(&'a self, user: &'a str, num_ctx: u32, seed: u64) -> ChatRequest<'a> {
+        ChatRequest { instructions: &self.instructions_json, user, schema: &self.schema_json, num_ctx, seed }
     }
 
     pub fn default_miner() -> Self {
@@ -56,7 +71,7 @@ impl Prompt {
     /// budget, rounded up to 1,024. Ollama's default (2,048–4,096) would
     /// silently cut the users' 5,500-token prompt.
     pub fn num_ctx(&self, user_message: &str, num_predict: u32) -> u32 {
-        let chars = self.instructions.len() + user_message.len() + self.schema.to_string().len();
+        let chars = self.instructions.len() + self.schema_json.get().len() + user_message.len();
         let needed = (chars / 3) as u32 + num_predict + 256;
         needed.div_ceil(1024) * 1024
     }

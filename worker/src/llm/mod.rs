@@ -6,6 +6,7 @@ mod ollama;
 mod openai;
 
 use protocol::Usage;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -32,23 +33,32 @@ impl Generation {
     }
 }
 
-/// One request: fixed instructions first, the segment last.
+/// One request: fixed instructions first, the segment last. The fixed parts
+/// come encoded as JSON already (see [`crate::prompt::Prompt::request`]).
 #[derive(Clone, Debug)]
 pub struct ChatRequest<'a> {
-    pub instructions: &'a str,
+    /// The instructions as a JSON string.
+    pub instructions: &'a RawValue,
     pub user: &'a str,
-    pub schema: &'a Value,
+    pub schema: &'a RawValue,
     pub num_ctx: u32,
     pub seed: u64,
 }
 
+/// One chat message as both APIs spell it.
+#[derive(serde::Serialize)]
+struct Message<'a, Content: serde::Serialize + ?Sized> {
+    role: &'static str,
+    content: &'a Content,
+}
+
+/// The system message (encoded instructions) and the user message, a JSON array.
+type Messages<'a> = (Message<'a, RawValue>, Message<'a, str>);
+
 impl ChatRequest<'_> {
     /// Fixed instructions first (the cacheable prefix), the segment last.
-    fn messages(&self) -> Value {
-        serde_json::json!([
-            {"role": "system", "content": self.instructions},
-            {"role": "user", "content": self.user},
-        ])
+    fn messages(&self) -> Messages<'_> {
+        (Message { role: "system", content: self.instructions }, Message { role: "user", content: self.user })
     }
 }
 
@@ -141,11 +151,22 @@ impl LlmClient {
 
     pub async fn chat(&self, request: &ChatRequest<'_>) -> Result<ChatReply, LlmError> {
         let started = std::time::Instant::now();
+        // Serialized straight from borrowed fields: the schema is not copied per call.
         let (url, body) = match self.api {
-            Api::Ollama => (format!("{}/api/chat", self.endpoint), ollama::body(self, request)),
-            Api::Openai => (format!("{}/v1/chat/completions", self.endpoint), openai::body(self, request)),
+            Api::Ollama => (format!("{}/api/chat", self.endpoint), serde_json::to_vec(&ollama::body(self, request))),
+            Api::Openai => {
+                (format!("{}/v1/chat/completions", self.endpoint), serde_json::to_vec(&openai::body(self, request)))
+            }
         };
-        let response = self.http.post(url).json(&body).send().await.map_err(classify_transport)?;
+        let body = body.map_err(|e| LlmError::Permanent(format!("cannot encode the request: {e}")))?;
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(classify_transport)?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(classify_transport)?;
         if status != 200 {

@@ -1,24 +1,45 @@
 //! Ollama's `/api/chat`: JSON-schema `format`, `options`, `keep_alive`, and
 //! the `*_count` / `*_duration` (nanoseconds) counters.
 
-use super::{ChatReply, ChatRequest, LlmClient};
+use super::{ChatReply, ChatRequest, LlmClient, Messages};
 use protocol::Usage;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
-pub fn body(client: &LlmClient, request: &ChatRequest<'_>) -> Value {
-    json!({
-        "model": client.model,
-        "messages": request.messages(),
-        "stream": false,
-        "format": request.schema,
-        "keep_alive": client.generation.keep_alive,
-        "options": {
-            "num_ctx": request.num_ctx,
-            "num_predict": client.generation.num_predict,
-            "temperature": client.generation.temperature,
-            "seed": request.seed,
+/// The request body of `/api/chat`.
+#[derive(Serialize)]
+pub struct Body<'a> {
+    model: &'a str,
+    messages: Messages<'a>,
+    stream: bool,
+    format: &'a RawValue,
+    keep_alive: &'a str,
+    options: Options,
+}
+
+#[derive(Serialize)]
+struct Options {
+    num_ctx: u32,
+    num_predict: u32,
+    temperature: f32,
+    seed: u64,
+}
+
+pub fn body<'a>(client: &'a LlmClient, request: &'a ChatRequest<'_>) -> Body<'a> {
+    Body {
+        model: &client.model,
+        messages: request.messages(),
+        stream: false,
+        format: request.schema,
+        keep_alive: &client.generation.keep_alive,
+        options: Options {
+            num_ctx: request.num_ctx,
+            num_predict: client.generation.num_predict,
+            temperature: client.generation.temperature,
+            seed: request.seed,
         },
-    })
+    }
 }
 
 pub fn reply(json: &Value) -> Option<ChatReply> {
@@ -51,6 +72,22 @@ pub fn has_model(tags: &str, model: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_body_carries_the_prompt_schema_and_options_as_json() {
+        let generation = super::super::Generation { num_predict: 512, temperature: 0.0, keep_alive: "30m".into() };
+        let client =
+            LlmClient::new("http://x", super::super::Api::Ollama, "m", generation, Default::default()).unwrap();
+        let prompt = crate::prompt::Prompt::new("Say \"hi\"\nthen stop.".into(), json!({"type": "object"}));
+        let body = serde_json::to_value(body(&client, &prompt.request("segment", 4096, 7))).unwrap();
+        assert_eq!(
+            body,
+            json!({"model": "m", "stream": false, "keep_alive": "30m", "format": {"type": "object"},
+                "messages": [{"role": "system", "content": "Say \"hi\"\nthen stop."}, {"role": "user", "content": "segment"}],
+                "options": {"num_ctx": 4096, "num_predict": 512, "temperature": 0.0, "seed": 7}})
+        );
+    }
 
     #[test]
     fn reads_counters_and_truncation() {

@@ -1,20 +1,50 @@
 //! OpenAI-compatible `/v1/chat/completions` with `response_format`
 //! json_schema; counters from `usage` and llama-server's `timings`.
 
-use super::{ChatReply, ChatRequest, LlmClient};
+use super::{ChatReply, ChatRequest, LlmClient, Messages};
 use protocol::Usage;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
-pub fn body(client: &LlmClient, request: &ChatRequest<'_>) -> Value {
-    json!({
-        "model": client.model,
-        "messages": request.messages(),
-        "response_format": {"type": "json_schema", "json_schema": {"name": "miner_output", "schema": request.schema}},
-        "max_tokens": client.generation.num_predict,
-        "temperature": client.generation.temperature,
-        "seed": request.seed,
-        "cache_prompt": true,
-    })
+/// The request body of `/v1/chat/completions` (`cache_prompt` is llama-server's
+/// prefix cache; other servers ignore it).
+#[derive(Serialize)]
+pub struct Body<'a> {
+    model: &'a str,
+    messages: Messages<'a>,
+    response_format: ResponseFormat<'a>,
+    max_tokens: u32,
+    temperature: f32,
+    seed: u64,
+    cache_prompt: bool,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    r#type: &'static str,
+    json_schema: NamedSchema<'a>,
+}
+
+#[derive(Serialize)]
+struct NamedSchema<'a> {
+    name: &'static str,
+    schema: &'a RawValue,
+}
+
+pub fn body<'a>(client: &'a LlmClient, request: &'a ChatRequest<'_>) -> Body<'a> {
+    Body {
+        model: &client.model,
+        messages: request.messages(),
+        response_format: ResponseFormat {
+            r#type: "json_schema",
+            json_schema: NamedSchema { name: "miner_output", schema: request.schema },
+        },
+        max_tokens: client.generation.num_predict,
+        temperature: client.generation.temperature,
+        seed: request.seed,
+        cache_prompt: true,
+    }
 }
 
 pub fn reply(json: &Value) -> Option<ChatReply> {
@@ -44,6 +74,22 @@ pub fn reply(json: &Value) -> Option<ChatReply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_body_asks_for_the_schema_and_the_prefix_cache() {
+        let generation = super::super::Generation { num_predict: 160, temperature: 0.0, keep_alive: "30m".into() };
+        let client =
+            LlmClient::new("http://x", super::super::Api::Openai, "m", generation, Default::default()).unwrap();
+        let prompt = crate::prompt::Prompt::new("Find claims.".into(), json!({"type": "object"}));
+        let body = serde_json::to_value(body(&client, &prompt.request("segment", 4096, 7))).unwrap();
+        assert_eq!(
+            body,
+            json!({"model": "m", "max_tokens": 160, "temperature": 0.0, "seed": 7, "cache_prompt": true,
+                "messages": [{"role": "system", "content": "Find claims."}, {"role": "user", "content": "segment"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "miner_output", "schema": {"type": "object"}}}})
+        );
+    }
 
     #[test]
     fn reads_usage_timings_and_cache_hits() {
