@@ -4,8 +4,9 @@
 //! throughput rising sub-linearly with concurrency, a bounded queue beyond the
 //! slots, 503 past it), and injects faults on request.
 //!
-//! A deliberately small HTTP/1.1 server (one request per connection,
-//! `Connection: close`): it only has to serve our own clients.
+//! A deliberately small HTTP/1.1 server: it only has to serve our own
+//! clients. Connections are kept alive between requests, as Ollama's and
+//! llama-server's are (a client pays for a TCP connect once, not per call).
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -66,6 +67,8 @@ struct State {
     answered: AtomicU64,
     generating: AtomicUsize,
     waiting: AtomicUsize,
+    /// Bumped when the server goes down: older connections close.
+    lifetime: tokio::sync::watch::Sender<u64>,
     calls: Mutex<HashMap<String, u64>>,
 }
 
@@ -90,9 +93,11 @@ impl FakeLlm {
         Self { addr, state, task }
     }
 
-    /// The server goes away: new connections are refused (calls already
-    /// being generated still finish).
+    /// The server goes away: new connections are refused and open ones are
+    /// closed before their next request (calls already being generated
+    /// still finish).
     pub fn go_down(&self) {
+        self.state.lifetime.send_modify(|lifetime| *lifetime += 1);
         self.task.abort();
     }
 
@@ -167,15 +172,45 @@ async fn listen(port: u16, state: Arc<State>) -> (SocketAddr, tokio::task::JoinH
     let addr = listener.local_addr().expect("address");
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
             tokio::spawn(serve(stream, state.clone()));
         }
     });
     (addr, task)
 }
 
+/// Serves requests on one connection until the client closes it, a fault
+/// drops it, or the server goes down.
 async fn serve(mut stream: TcpStream, state: Arc<State>) {
-    let Some((method, path, body)) = read_request(&mut stream).await else { return };
-    let (status, reply) = match (method.as_str(), path.as_str()) {
+    let mut down = state.lifetime.subscribe();
+    let mut buffer = Vec::with_capacity(8192);
+    loop {
+        let request = tokio::select! {
+            request = read_request(&mut stream, &mut buffer) => request,
+            _ = down.changed() => None, // went down: close, as a dead server would
+        };
+        let Some(request) = request else { return };
+        let Some((status, reply)) = answer(&state, &request).await else { return };
+        let body = reply.to_string();
+        let connection = if request.close { "close" } else { "keep-alive" };
+        // One write: a head and body in two segments stall on Nagle + delayed ACK.
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+        if request.close || down.has_changed().unwrap_or(true) {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// The answer to one request; `None` = drop the connection (or hang).
+async fn answer(state: &State, request: &Request) -> Option<(u16, Value)> {
+    Some(match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/api/tags") => {
             let models: Vec<Value> =
                 state.models.lock().expect("lock").iter().map(|m| json!({"name": m, "model": m})).collect();
@@ -187,48 +222,41 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
             (200, json!({"object": "list", "data": models}))
         }
         ("GET", "/health") => (200, json!({"status": "ok"})),
-        ("POST", "/api/chat") => match chat(&state, &body, false).await {
-            Some(answer) => answer,
-            None => return, // dropped or hung
-        },
-        ("POST", "/v1/chat/completions") => match chat(&state, &body, true).await {
-            Some(answer) => answer,
-            None => return,
-        },
+        ("POST", "/api/chat") => chat(state, &request.body, false).await?,
+        ("POST", "/v1/chat/completions") => chat(state, &request.body, true).await?,
         _ => (404, json!({"error": "not found"})),
-    };
-    let body = reply.to_string();
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    })
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<(String, String, Vec<u8>)> {
-    let mut buffer = Vec::with_capacity(8192);
+struct Request {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+    /// The client asked to close the connection after this request.
+    close: bool,
+}
+
+/// Reads one request from `stream`; `buffer` carries bytes read past it.
+async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Request> {
     let mut chunk = [0u8; 8192];
     let header_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
         let n = stream.read(&mut chunk).await.ok()?;
         if n == 0 {
             return None;
         }
         buffer.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
     };
     let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
     let mut lines = head.lines();
     let mut request_line = lines.next()?.split_whitespace();
     let (method, path) = (request_line.next()?.to_owned(), request_line.next()?.to_owned());
-    let length = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
+    let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k, v.trim())).collect();
+    let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+    let length = header("content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
     while buffer.len() < header_end + length {
         let n = stream.read(&mut chunk).await.ok()?;
         if n == 0 {
@@ -236,14 +264,33 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, String, Vec<u8>
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
-    Some((method, path, buffer[header_end..header_end + length].to_vec()))
+    let body = buffer[header_end..header_end + length].to_vec();
+    buffer.drain(..header_end + length);
+    Some(Request { method, path, body, close })
+}
+
+/// What the fake reads of a chat request (both APIs).
+#[derive(Default, serde::Deserialize)]
+struct ChatBody {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    messages: Vec<ChatMessage>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: String,
 }
 
 /// One chat request through the capacity model; `None` = drop the connection.
 async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> {
-    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let model = request["model"].as_str().unwrap_or("").to_owned();
-    let user = request["messages"][1]["content"].as_str().unwrap_or("").to_owned();
+    // Only the fields it reads: the schema and options are skipped, not built.
+    let request: ChatBody = serde_json::from_slice(body).unwrap_or_default();
+    let model = request.model;
+    let message = |i: usize| request.messages.get(i).map_or("", |m| m.content.as_str());
+    let (instructions_len, user) = (message(0).len(), message(1).to_owned());
     let segment: Value = user.split_once('\n').and_then(|(_, j)| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
     let segment_id = segment["segment_id"].as_str().unwrap_or("?").to_owned();
     let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
@@ -313,7 +360,7 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
             mined(&segment).to_string()
         }
     };
-    let prompt_tokens = (request["messages"][0]["content"].as_str().unwrap_or("").len() + user.len()) as u64 / 4;
+    let prompt_tokens = (instructions_len + user.len()) as u64 / 4;
     let cached = prompt_tokens.saturating_sub(user.len() as u64 / 4);
     let total_ms = queue_ms + capacity.prompt_ms + decode_ms;
     Some((
