@@ -147,14 +147,9 @@ pub async fn connect(args: &NatsArgs, name: &str, role: Role) -> Result<jetstrea
         .backpressure_on_inflight(true)
         .build(client);
     match role {
-        Role::Coordinator => {
-            let ensured = match crate::streams::ensure(&js, options).await {
-                // A cluster of two cannot hold 3 replicas: one copy, as on a single server.
-                Err(_) if options.replicas > 1 => crate::streams::ensure(&js, Default::default()).await,
-                ensured => ensured,
-            };
-            ensured.map_err(|source| ConnectError::NoJetStream { url: url.clone(), source })?
-        }
+        Role::Coordinator => crate::streams::ensure_replicated(&js, options)
+            .await
+            .map_err(|source| ConnectError::NoJetStream { url: url.clone(), source })?,
         Role::Worker => crate::streams::ensure_present(&js, options)
             .await
             .map_err(|_| ConnectError::StreamsMissing { url: url.clone(), who: auth.who() })?,

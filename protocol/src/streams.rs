@@ -112,15 +112,55 @@ pub fn workers_consumer(ack_wait: Duration) -> consumer::pull::Config {
     }
 }
 
-/// Creates the streams, or brings their settings up to date.
+/// Creates the streams, or brings their settings up to date. Replicas are
+/// chosen when a stream is created: an existing stream keeps its own
+/// (scaling one is an operator's `nats stream edit --replicas`).
 pub async fn ensure(
     js: &jetstream::Context,
     options: StreamOptions,
 ) -> Result<(), jetstream::context::CreateStreamError> {
-    for config in [tasks(options), results(options), failed(options), advisories(options)] {
+    for mut config in [tasks(options), results(options), failed(options), advisories(options)] {
+        if let Ok(existing) = js.get_stream(&config.name).await {
+            config.num_replicas = existing.cached_info().config.num_replicas;
+        }
         js.create_or_update_stream(config).await?;
     }
     Ok(())
+}
+
+/// Attempts at creating replicated streams before settling for one copy: a
+/// cluster whose peers are still joining (or busy electing) refuses at first.
+const REPLICATED_ATTEMPTS: u32 = 15;
+
+/// [`ensure`] with `options`; on a cluster that cannot place the replicas
+/// (two servers, or peers that stay away), one copy, said in the log.
+pub async fn ensure_replicated(
+    js: &jetstream::Context,
+    options: StreamOptions,
+) -> Result<(), jetstream::context::CreateStreamError> {
+    if options.replicas <= 1 {
+        return ensure(js, options).await;
+    }
+    let mut attempt = 1;
+    loop {
+        match ensure(js, options).await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt >= REPLICATED_ATTEMPTS => {
+                tracing::warn!(
+                    error = %err,
+                    "the cluster cannot hold {} copies of each stream: creating them with one copy \
+                     (check that all servers are up and routed; scale later with `nats stream edit --replicas`)",
+                    options.replicas
+                );
+                return ensure(js, StreamOptions::default()).await;
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, attempt, "replicated streams not placed yet; retrying");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Makes sure the streams exist without changing settings the coordinator
