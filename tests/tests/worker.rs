@@ -113,6 +113,36 @@ async fn a_result_paid_for_before_a_crash_is_published_from_the_outbox() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_task_redelivered_after_its_result_was_published_is_acked_without_a_call() {
+    let mining = Mining::enqueue(&[("one.srt", &srt(1))]);
+    let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
+    let marker = mining.scratch.path().join("about-to-ack");
+    let marker_arg = marker.to_string_lossy().into_owned();
+    let args = ["--concurrency", "1", "--ack-wait", "2s"];
+    let mut crashing = mining.worker("w", &llm.url(), &[&args[..], &["--test-pause-before-ack", &marker_arg]].concat());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the worker never reached the ack:\n{}", mining.log("w"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crashing.kill().unwrap(); // kill -9 between the result's PubAck and the task's ack
+    crashing.wait().unwrap();
+    assert_eq!(mining.messages(streams::RESULTS).await, 1, "the result was stored before the crash");
+    assert_eq!(mining.messages(streams::TASKS).await, 1, "the task was not acked");
+    let mut restarted = mining.worker("w", &llm.url(), &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mining.messages(streams::TASKS).await > 0 {
+        // Redelivered after ack_wait (2 s), then acked.
+        assert!(Instant::now() < deadline, "the task was never acked:\n{}", mining.log("w"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_mined_exactly_once(&mining).await;
+    assert_eq!(llm.requests(), 1, "the redelivered task found its result and was not mined again");
+    assert_eq!(mining.messages(streams::RESULTS).await, 1);
+    assert_eq!(terminate(&mut restarted, Duration::from_secs(10)).0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_model_pauses_the_worker_until_it_appears() {
     let mining = Mining::enqueue(&[("one.srt", &srt(3))]);
     let llm = FakeLlm::start(&[], Capacity::default()).await;

@@ -122,6 +122,9 @@ pub struct RunArgs {
     /// Test hook: after storing a result in the outbox, write this file and wait to be killed.
     #[arg(long, hide = true, env = "PODMINE_TEST_PAUSE_BEFORE_PUBLISH")]
     pub test_pause_before_publish: Option<PathBuf>,
+    /// Test hook: after a result's PubAck, before the task's ack, write this file and wait to be killed.
+    #[arg(long, hide = true, env = "PODMINE_TEST_PAUSE_BEFORE_ACK")]
+    pub test_pause_before_ack: Option<PathBuf>,
 }
 
 /// `127.0.0.1:11434` (Ollama's own OLLAMA_HOST form) → `http://127.0.0.1:11434`.

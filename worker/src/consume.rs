@@ -45,6 +45,9 @@ pub struct LoopSettings {
     /// Test hook: write this file and wait (to be killed) between the outbox
     /// write and the publish of a result.
     pub pause_before_publish: Option<std::path::PathBuf>,
+    /// Test hook: write this file and wait (to be killed) between a result's
+    /// PubAck and the task's ack.
+    pub pause_before_ack: Option<std::path::PathBuf>,
 }
 
 /// Most tasks one pull asks for (the free slots, up to this).
@@ -271,12 +274,10 @@ async fn settle(
                     payload: codec::encode(&*result)?,
                 };
                 shared.outbox.put(&pending).await?;
-                if let Some(marker) = &shared.settings.pause_before_publish {
-                    std::fs::write(marker, result.message_id())?;
-                    std::future::pending::<()>().await;
-                }
+                pause_for_test(shared.settings.pause_before_publish.as_deref(), &pending).await?;
                 publish_holding(shared, message, &pending, hard_stop).await?;
                 shared.outbox.remove(&pending.message_id).await?;
+                pause_for_test(shared.settings.pause_before_ack.as_deref(), &pending).await?;
                 message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
                 shared.counters.add_mined(&result.provenance.usage);
                 return Ok(());
@@ -315,6 +316,15 @@ async fn settle(
             }
         }
     }
+}
+
+/// A test hook's pause: write `marker` and wait to be killed.
+async fn pause_for_test(marker: Option<&std::path::Path>, pending: &Pending) -> anyhow::Result<()> {
+    if let Some(marker) = marker {
+        std::fs::write(marker, &pending.message_id)?;
+        std::future::pending::<()>().await;
+    }
+    Ok(())
 }
 
 async fn progress(message: &jetstream::Message) {

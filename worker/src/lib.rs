@@ -98,6 +98,7 @@ pub async fn run(args: cli::RunArgs, cancel: CancellationToken) -> anyhow::Resul
         drain_timeout: args.drain_timeout,
         health_interval: args.health_interval,
         pause_before_publish: args.test_pause_before_publish.clone(),
+        pause_before_ack: args.test_pause_before_ack.clone(),
     };
     let result = consume::run(miner, js, outbox, settings, counters, cancel).await;
     beat_stop.cancel();

@@ -135,8 +135,15 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     publish_tasks(&js, tasks, 0).await?;
     let started = Instant::now();
     let mut worker = start_worker(&server.url(), &llm.url(), &scratch.path().join("worker"), "64")?;
+    let processes = [
+        ("worker", Some(worker.id())),
+        ("nats-server", server.pid()),
+        ("fake LLM (this process)", Some(std::process::id())),
+    ];
+    let cpu_before = processes.map(|(_, pid)| pid.and_then(cpu_seconds));
     wait_for_results(&js, tasks).await?;
     let worker_s = started.elapsed().as_secs_f64();
+    let cpu_after = processes.map(|(_, pid)| pid.and_then(cpu_seconds));
     terminate(&mut worker, Duration::from_secs(60));
 
     // The raw loops consume from their own consumer (a work queue allows one
@@ -197,7 +204,42 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     );
     println!("  ratio worker / result-storing loop         {:>9.2}", worker_rate / floor_rate);
     println!("  LLM calls {} for {tasks} tasks", llm.requests());
+    println!("  CPU per task during the worker's run (where its time goes):");
+    for (((name, _), before), after) in processes.iter().zip(cpu_before).zip(cpu_after) {
+        match (before, after) {
+            (Some(before), Some(after)) => {
+                let used = after - before;
+                println!(
+                    "    {name:<24} {:>6.0} µs  ({:.0}% of a core)",
+                    used / tasks as f64 * 1e6,
+                    used / worker_s * 100.0
+                )
+            }
+            _ => println!("    {name:<24} n/a (needs Linux /proc)"),
+        }
+    }
     Ok(())
+}
+
+/// CPU seconds (user + system) a process has used, from /proc (Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 async fn raw_consumer(
