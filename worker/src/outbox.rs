@@ -129,6 +129,23 @@ mod tests {
             outbox.remove("result:2").await.unwrap();
             outbox.flush().await.unwrap();
         }
-        assert_eq!(Outbox::open(dir.path()).unwrap().pending().unwrap(), vec![pending]);
+        assert_eq!(reopen(dir.path()).pending().unwrap(), vec![pending]);
+    }
+
+    /// Opens the outbox again in this process: sled's background flusher
+    /// lets go of the file lock shortly after the last handle is dropped
+    /// (a restarted worker is a new process, and the lock went with the old one).
+    fn reopen(dir: &Path) -> Outbox {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Outbox::open(dir) {
+                Ok(outbox) => return outbox,
+                Err(err) if format!("{err:#}").contains("could not acquire lock") => {
+                    assert!(std::time::Instant::now() < deadline, "the lock was never released: {err:#}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(err) => panic!("{err:#}"),
+            }
+        }
     }
 }
