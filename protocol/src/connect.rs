@@ -107,6 +107,13 @@ pub enum ConnectError {
     #[error("cannot create the podmine streams on {url}: is JetStream enabled (`nats-server -js`)? {source}")]
     NoJetStream { url: String, source: jetstream::context::CreateStreamError },
     #[error(
+        "nats-server at {url} has too little disk for the task stream: it reserves {} GiB, and JetStream may use \
+         75% of the disk that was free when nats-server started. Free some disk space and restart nats-server, \
+         or set `max_file_store` in its config",
+        crate::streams::TASKS_MAX_BYTES >> 30
+    )]
+    NoStorage { url: String, source: jetstream::context::CreateStreamError },
+    #[error(
         "the podmine streams are not on {url} and {who} may not create them: run `coordinator enqueue` \
          (as the coordinator) first, then start the worker again"
     )]
@@ -147,9 +154,12 @@ pub async fn connect(args: &NatsArgs, name: &str, role: Role) -> Result<jetstrea
         .backpressure_on_inflight(true)
         .build(client);
     match role {
-        Role::Coordinator => crate::streams::ensure_replicated(&js, options)
-            .await
-            .map_err(|source| ConnectError::NoJetStream { url: url.clone(), source })?,
+        Role::Coordinator => crate::streams::ensure_replicated(&js, options).await.map_err(|source| {
+            match crate::streams::is_out_of_storage(&source) {
+                true => ConnectError::NoStorage { url: url.clone(), source },
+                false => ConnectError::NoJetStream { url: url.clone(), source },
+            }
+        })?,
         Role::Worker => crate::streams::ensure_present(&js, options)
             .await
             .map_err(|_| ConnectError::StreamsMissing { url: url.clone(), who: auth.who() })?,

@@ -9,9 +9,12 @@ pub const RESULTS: &str = "PODMINE_RESULTS";
 pub const FAILED: &str = "PODMINE_FAILED";
 pub const ADVISORIES: &str = "PODMINE_ADVISORIES";
 
-/// Room for the whole backlog: 840k tasks of ~1 KB with headroom. A full
-/// stream refuses new tasks (`discard: new`) instead of dropping old ones.
-pub const TASKS_MAX_BYTES: i64 = 16 * 1024 * 1024 * 1024;
+/// Room for the whole backlog: 840k tasks of ~1 KB is ~0.9 GB; this is 4×
+/// that. A full stream refuses new tasks (`discard: new`) instead of
+/// dropping old ones. nats-server reserves it on its disk when the stream is
+/// created, against a JetStream limit of 75% of the disk free at its start
+/// (so ~5.4 GB must be free); 16 GiB refused to start on a disk with 21 GB free.
+pub const TASKS_MAX_BYTES: i64 = 4 * 1024 * 1024 * 1024;
 
 /// How long the server remembers a `Nats-Msg-Id`. Long enough to absorb the
 /// re-publish after a crashed enqueue; multi-day idempotency comes from the
@@ -126,6 +129,12 @@ pub async fn ensure(
         js.create_or_update_stream(config).await?;
     }
     Ok(())
+}
+
+/// The server could not reserve a stream's `max_bytes` on its disk.
+pub fn is_out_of_storage(err: &jetstream::context::CreateStreamError) -> bool {
+    matches!(err.kind(), jetstream::context::CreateStreamErrorKind::JetStream(e)
+        if e.error_code() == jetstream::ErrorCode::STORAGE_RESOURCES_EXCEEDED)
 }
 
 /// Attempts at creating replicated streams before settling for one copy: a

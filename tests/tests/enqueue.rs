@@ -281,3 +281,30 @@ async fn bad_files_are_reported_by_name_and_reason_and_the_rest_enqueued_in_boun
     println!("enqueue with a 50 MB one-line file: peak RSS {} MB", peak_rss >> 20);
     assert!(peak_rss < 300 << 20, "peak RSS {} MB for a 50 MB input", peak_rss >> 20);
 }
+
+#[test]
+fn a_server_without_disk_room_for_the_task_stream_gets_a_clear_error() {
+    // JetStream limited to 1 GB stands for a nearly full disk (nats-server
+    // allows 75% of the disk free at its start): the task stream reserves more.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("small-disk.conf");
+    std::fs::write(&config, "jetstream { store_dir: \"js\", max_file_store: 1GB }\n").unwrap();
+    let server = NatsServer::start_with(podmine_tests::NatsOptions {
+        config: Some(config),
+        ..podmine_tests::NatsOptions::default()
+    });
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::copy(shared_corpus().join(FREY_SRT), corpus.join("frey.srt")).unwrap();
+    let output = Command::new(binaries::coordinator())
+        .args(["enqueue", "--nats", &server.url(), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "enqueue succeeded on a 1 GB JetStream: {stderr}");
+    assert!(stderr.contains("too little disk for the task stream"), "{stderr}");
+    assert!(stderr.contains("Free some disk space") && stderr.contains("max_file_store"), "{stderr}");
+    println!("{stderr}");
+}
