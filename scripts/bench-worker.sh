@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Worker throughput benchmarks (issue 6), release build, printing their figures:
-#   scripts/bench-worker.sh dispatch [TASKS=100000]   # whole worker path vs a raw pull-and-ack loop
+#   scripts/bench-worker.sh dispatch [TASKS=100000]   # whole worker path vs raw pull-and-ack and result-storing loops, CPU per task
 #   scripts/bench-worker.sh fleet [SEGMENTS=3000]     # --concurrency auto vs fixed settings
 # Needs nats-server on PATH (README.md "Set-up").
 set -euo pipefail
