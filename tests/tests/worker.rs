@@ -86,22 +86,28 @@ async fn a_call_three_times_longer_than_ack_wait_is_not_redelivered() {
     assert_eq!(terminate(&mut worker, Duration::from_secs(10)).0, Some(0));
 }
 
+/// Runs worker "w" with a test hook (`--test-pause-before-…`) until it pauses
+/// there, then kills it with SIGKILL.
+async fn kill_at_test_pause(mining: &Mining, llm: &FakeLlm, args: &[&str], hook: &str) {
+    let marker = mining.scratch.path().join("paused");
+    let marker_arg = marker.to_string_lossy().into_owned();
+    let mut crashing = mining.worker("w", &llm.url(), &[args, &[hook, &marker_arg]].concat());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the worker never reached {hook}:\n{}", mining.log("w"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crashing.kill().unwrap();
+    crashing.wait().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_result_paid_for_before_a_crash_is_published_from_the_outbox() {
     let mining = Mining::enqueue(&[("one.srt", &srt(2))]);
     let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
-    let marker = mining.scratch.path().join("about-to-publish");
-    let marker_arg = marker.to_string_lossy().into_owned();
     let args = ["--concurrency", "1", "--ack-wait", "2s"];
-    let mut crashing =
-        mining.worker("w", &llm.url(), &[&args[..], &["--test-pause-before-publish", &marker_arg]].concat());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "the worker never reached the publish:\n{}", mining.log("w"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    crashing.kill().unwrap(); // kill -9 between the LLM answer and its publish
-    crashing.wait().unwrap();
+    // kill -9 between the LLM answer and its publish
+    kill_at_test_pause(&mining, &llm, &args, "--test-pause-before-publish").await;
     assert_eq!(mining.messages(streams::RESULTS).await, 0, "nothing was published before the crash");
     assert_eq!(llm.requests(), 1);
     let mut restarted = mining.worker("w", &llm.url(), &args); // same data dir, same outbox
@@ -116,17 +122,9 @@ async fn a_result_paid_for_before_a_crash_is_published_from_the_outbox() {
 async fn a_task_redelivered_after_its_result_was_published_is_acked_without_a_call() {
     let mining = Mining::enqueue(&[("one.srt", &srt(1))]);
     let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
-    let marker = mining.scratch.path().join("about-to-ack");
-    let marker_arg = marker.to_string_lossy().into_owned();
     let args = ["--concurrency", "1", "--ack-wait", "2s"];
-    let mut crashing = mining.worker("w", &llm.url(), &[&args[..], &["--test-pause-before-ack", &marker_arg]].concat());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "the worker never reached the ack:\n{}", mining.log("w"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    crashing.kill().unwrap(); // kill -9 between the result's PubAck and the task's ack
-    crashing.wait().unwrap();
+    // kill -9 between the result's PubAck and the task's ack
+    kill_at_test_pause(&mining, &llm, &args, "--test-pause-before-ack").await;
     assert_eq!(mining.messages(streams::RESULTS).await, 1, "the result was stored before the crash");
     assert_eq!(mining.messages(streams::TASKS).await, 1, "the task was not acked");
     let mut restarted = mining.worker("w", &llm.url(), &args);
