@@ -89,7 +89,7 @@ pub async fn sweep(
         progress(&format!("concurrency {concurrency}"));
         let step = run_step(client, prompt, tasks, &mut next_task, concurrency, plan, progress).await;
         let best = steps.iter().map(|s| s.output_tokens_per_s).fold(0.0, f64::max);
-        let rising = step.output_tokens_per_s > best * 1.05;
+        let rising = step.output_tokens_per_s > best * crate::tune::GAIN;
         let mostly_failing = step.errors * 2 > step.calls;
         steps.push(step);
         if !rising || mostly_failing || concurrency >= plan.max_concurrency {
