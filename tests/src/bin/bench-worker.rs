@@ -4,9 +4,11 @@
 //!   (fixed concurrency 64) takes every task through the whole path (pull,
 //!   prompt, HTTP call, repair, encode, outbox, publish result, ack), beside a
 //!   raw async-nats pull-and-ack loop over the same number of tasks on the
-//!   same server in the same run, and beside a raw loop that does only the
-//!   NATS work of a task (publish a result, PubAck, double ack): the most any
-//!   worker could reach on this machine. Prints tasks/s of each and the ratios.
+//!   same server in the same run, and beside loops that do only part of a
+//!   task's NATS work ([`Reference`]): the worker's consumer rules alone, and
+//!   storing a result before the ack (the most any worker could reach on this
+//!   machine). Prints tasks/s of each, its ratio to the raw loop, and the CPU
+//!   each process spent per task during the worker's run.
 //! - `fleet [SEGMENTS]` (3,000): the fake LLM as a batching server whose best
 //!   concurrency is 12 (not podmine's old default of 4): one worker per
 //!   setting (4, the users' fixed 7, 8, 12, 16, 24, then auto) mines the
@@ -22,6 +24,7 @@
 //!
 //! Run: `scripts/bench-worker.sh dispatch|fleet [N]`, `scripts/bench-real-llm.sh`.
 
+use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull, message::PublishMessage};
 use futures::stream::{FuturesUnordered, StreamExt};
 use podmine_tests::fake_llm::{Capacity, FakeLlm};
@@ -29,6 +32,7 @@ use podmine_tests::mining::{terminate, Process};
 use podmine_tests::{binaries, NatsServer};
 use protocol::{codec, streams, EpisodeId, Segment, Task};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "qwen2.5:7b-instruct";
@@ -146,63 +150,35 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     let cpu_after = processes.map(|(_, pid)| pid.and_then(cpu_seconds));
     terminate(&mut worker, Duration::from_secs(60));
 
-    // The raw loops consume from their own consumer (a work queue allows one
-    // unfiltered consumer: the workers' goes first).
+    // The reference loops consume from their own consumers (a work queue
+    // allows one unfiltered consumer: the workers' goes first).
     let tasks_stream = js.get_stream(streams::TASKS).await?;
     tasks_stream.delete_consumer(streams::WORKERS_CONSUMER).await?;
-
-    eprintln!("publishing {tasks} tasks for the raw pull-and-ack loop");
-    publish_tasks(&js, tasks, 1).await?;
-    let consumer = raw_consumer(&tasks_stream, "raw-ack").await?;
-    let started = Instant::now();
-    let mut stream = consumer.messages().await?;
-    let mut acked = 0u64;
-    while acked < tasks {
-        let Some(message) = stream.next().await else { break };
-        message.map_err(|e| anyhow::anyhow!("{e}"))?.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        acked += 1;
+    let mut references = Vec::new();
+    for (generation, reference) in Reference::ALL.into_iter().enumerate() {
+        eprintln!("publishing {tasks} tasks for the {}", reference.label());
+        publish_tasks(&js, tasks, generation as u32 + 1).await?;
+        let seconds = reference.run(&js, &tasks_stream, tasks).await?;
+        references.push((reference, seconds));
     }
-    let raw_s = started.elapsed().as_secs_f64();
-    drop(stream);
-    tasks_stream.delete_consumer("raw-ack").await?;
-
-    eprintln!("publishing {tasks} tasks for the raw loop that also stores a result");
-    publish_tasks(&js, tasks, 2).await?;
-    let consumer = raw_consumer(&tasks_stream, "raw-result").await?;
-    let started = Instant::now();
-    let mut stream = consumer.messages().await?;
-    let mut settling = FuturesUnordered::new();
-    let mut settled = 0u64;
-    let mut taken = 0u64;
-    while settled < tasks {
-        tokio::select! {
-            message = stream.next(), if taken < tasks && settling.len() < 1024 => {
-                let Some(message) = message else { break };
-                let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
-                taken += 1;
-                settling.push(store_result_then_ack(js.clone(), message));
-            }
-            done = settling.next(), if !settling.is_empty() => {
-                done.expect("not empty")?;
-                settled += 1;
-            }
-        }
-    }
-    let floor_s = started.elapsed().as_secs_f64();
 
     let rate = |seconds: f64| tasks as f64 / seconds;
-    let (worker_rate, raw_rate, floor_rate) = (rate(worker_s), rate(raw_s), rate(floor_s));
+    let raw_rate = rate(references[0].1);
     println!("dispatch benchmark: {tasks} tasks, fake LLM answering at once, same nats-server, same run");
-    println!("  worker (whole path, concurrency 64)        {worker_rate:>9.0} tasks/s  ({worker_s:.1} s)");
-    println!("  raw async-nats pull-and-ack loop           {raw_rate:>9.0} tasks/s  ({raw_s:.1} s)");
-    println!("  raw loop that also stores a result and     {floor_rate:>9.0} tasks/s  ({floor_s:.1} s)");
-    println!("    double-acks (the NATS work of a task, no LLM call, no outbox)");
-    println!("  ratio worker / raw pull-and-ack            {:>9.2}   (target >= 0.5)", worker_rate / raw_rate);
-    println!(
-        "  ratio result-storing loop / raw            {:>9.2}   (the most any worker could reach here)",
-        floor_rate / raw_rate
-    );
-    println!("  ratio worker / result-storing loop         {:>9.2}", worker_rate / floor_rate);
+    println!("  {:<44} {:>9} {:>8} {:>10}", "", "tasks/s", "seconds", "/ raw loop");
+    let row = |label: &str, seconds: f64, note: &str| {
+        let line =
+            format!("  {label:<44} {:>9.0} {seconds:>8.1} {:>10.2}  {note}", rate(seconds), rate(seconds) / raw_rate);
+        println!("{}", line.trim_end())
+    };
+    row("worker, whole path (concurrency 64)", worker_s, "(target >= 0.5)");
+    for (reference, seconds) in &references {
+        row(reference.label(), *seconds, "");
+    }
+    println!("  Each reference loop does only NATS work, no LLM call, no outbox:");
+    for (reference, _) in &references {
+        println!("    {}: {}", reference.label(), reference.explain());
+    }
     println!("  LLM calls {} for {tasks} tasks", llm.requests());
     println!("  CPU per task during the worker's run (where its time goes):");
     for (((name, _), before), after) in processes.iter().zip(cpu_before).zip(cpu_after) {
@@ -242,28 +218,143 @@ fn clock_ticks_per_second() -> f64 {
     })
 }
 
-async fn raw_consumer(
-    stream: &jetstream::stream::Stream,
-    name: &str,
-) -> anyhow::Result<jetstream::consumer::PullConsumer> {
-    Ok(stream
-        .create_consumer(pull::Config {
-            durable_name: Some(name.into()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await?)
+/// The loops the worker is measured beside, in the dispatch benchmark.
+#[derive(Clone, Copy)]
+enum Reference {
+    /// The issue's baseline: async-nats at its fastest.
+    PullAndAck,
+    /// DESIGN's consumer rules and nothing else.
+    WorkerRules,
+    /// A result stored before each ack, every shortcut taken.
+    StoreResult,
+    /// A result stored before each ack, acks confirmed (as the worker does).
+    StoreResultConfirmed,
+}
+
+impl Reference {
+    const ALL: [Reference; 4] =
+        [Reference::PullAndAck, Reference::WorkerRules, Reference::StoreResult, Reference::StoreResultConfirmed];
+
+    fn label(self) -> &'static str {
+        match self {
+            Reference::PullAndAck => "raw async-nats pull-and-ack loop",
+            Reference::WorkerRules => "pull per free slot (64), confirmed ack",
+            Reference::StoreResult => "store a result, then ack",
+            Reference::StoreResultConfirmed => "store a result, then confirmed ack",
+        }
+    }
+
+    fn explain(self) -> &'static str {
+        match self {
+            Reference::PullAndAck => "the `messages()` stream (prefetching hundreds), fire-and-forget acks",
+            Reference::WorkerRules => {
+                "the worker's consumer rules (one task per free slot, never prefetched; `double_ack`), nothing else"
+            }
+            Reference::StoreResult => {
+                "publish a result with its message id and await the PubAck, then a fire-and-forget ack; \
+                 prefetching, 1,024 in flight: the most any worker that stores results before acking could reach here"
+            }
+            Reference::StoreResultConfirmed => "the same with `double_ack`, as the worker settles a task",
+        }
+    }
+
+    /// Consumes `tasks` tasks from a consumer of its own; returns the seconds taken.
+    async fn run(self, js: &jetstream::Context, stream: &jetstream::stream::Stream, tasks: u64) -> anyhow::Result<f64> {
+        let name = format!("reference-{}", self as u8);
+        let consumer = stream
+            .create_consumer(pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await?;
+        let started = Instant::now();
+        match self {
+            Reference::PullAndAck => {
+                let mut messages = consumer.messages().await?;
+                for _ in 0..tasks {
+                    let message = messages.next().await.context("the stream ended")?.map_err(anyhow::Error::msg)?;
+                    message.ack().await.map_err(anyhow::Error::msg)?;
+                }
+            }
+            Reference::WorkerRules => pull_per_free_slot(&consumer, tasks, 64).await?,
+            Reference::StoreResult | Reference::StoreResultConfirmed => {
+                let confirmed = matches!(self, Reference::StoreResultConfirmed);
+                let mut messages = consumer.messages().await?;
+                let mut settling = FuturesUnordered::new();
+                let (mut taken, mut settled) = (0u64, 0u64);
+                while settled < tasks {
+                    tokio::select! {
+                        message = messages.next(), if taken < tasks && settling.len() < 1024 => {
+                            let message = message.context("the stream ended")?.map_err(anyhow::Error::msg)?;
+                            taken += 1;
+                            settling.push(store_result_then_ack(js.clone(), message, confirmed));
+                        }
+                        done = settling.next(), if !settling.is_empty() => {
+                            done.expect("not empty")?;
+                            settled += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        stream.delete_consumer(&name).await?;
+        Ok(seconds)
+    }
+}
+
+/// Pulls as the worker does (one pull asks for the free slots, a slot is
+/// freed when its task's ack is confirmed), doing nothing else per task.
+async fn pull_per_free_slot(
+    consumer: &jetstream::consumer::PullConsumer,
+    tasks: u64,
+    slots: usize,
+) -> anyhow::Result<()> {
+    let free = Arc::new(tokio::sync::Semaphore::new(slots));
+    let mut acking = tokio::task::JoinSet::new();
+    let mut taken = 0u64;
+    while taken < tasks {
+        let mut permits = free.clone().acquire_owned().await?;
+        while let Ok(more) = free.clone().try_acquire_owned() {
+            permits.merge(more);
+        }
+        let wanted = (permits.num_permits() as u64).min(tasks - taken) as usize;
+        let mut batch = consumer.batch().max_messages(wanted).expires(Duration::from_secs(5)).messages().await?;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(anyhow::Error::msg)?;
+            let slot = permits.split(1).context("more tasks than asked for")?;
+            taken += 1;
+            acking.spawn(async move {
+                let acked = message.double_ack().await.map_err(anyhow::Error::msg);
+                drop(slot);
+                acked
+            });
+        }
+        while let Some(acked) = acking.try_join_next() {
+            acked??;
+        }
+    }
+    while let Some(acked) = acking.join_next().await {
+        acked??;
+    }
+    Ok(())
 }
 
 /// What a worker must do with the server for each task, and nothing else:
-/// publish a result (with its message id, PubAck awaited), then double-ack.
-async fn store_result_then_ack(js: jetstream::Context, message: jetstream::Message) -> anyhow::Result<()> {
+/// publish a result (with its message id, PubAck awaited), then ack
+/// (`confirmed`: `double_ack`, as the worker does).
+async fn store_result_then_ack(
+    js: jetstream::Context,
+    message: jetstream::Message,
+    confirmed: bool,
+) -> anyhow::Result<()> {
     let task: Task = codec::decode(&message.payload)?;
     let result_id = format!("result:{}", task.message_id());
     let payload = PublishMessage::build().payload(message.payload.clone()).message_id(result_id);
     js.send_publish(protocol::subjects::result(&task.segment.key()), payload).await?.await?;
-    message.double_ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
+    let acked = if confirmed { message.double_ack().await } else { message.ack().await };
+    acked.map_err(anyhow::Error::msg)
 }
 
 async fn fleet(segments: u64) -> anyhow::Result<()> {
