@@ -163,7 +163,8 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     }
 
     let rate = |seconds: f64| tasks as f64 / seconds;
-    let raw_rate = rate(references[0].1);
+    let raw_s = references.iter().find(|(r, _)| matches!(r, Reference::PullAndAck)).expect("the raw loop ran").1;
+    let raw_rate = rate(raw_s);
     println!("dispatch benchmark: {tasks} tasks, fake LLM answering at once, same nats-server, same run");
     println!("  {:<44} {:>9} {:>8} {:>10}", "", "tasks/s", "seconds", "/ raw loop");
     let row = |label: &str, seconds: f64, note: &str| {
