@@ -166,6 +166,8 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     let raw_s = references.iter().find(|(r, _)| matches!(r, Reference::PullAndAck)).expect("the raw loop ran").1;
     let raw_rate = rate(raw_s);
     println!("dispatch benchmark: {tasks} tasks, fake LLM answering at once, same nats-server, same run");
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!("  on {cores} CPU cores, shared by the worker, nats-server and the fake LLM (this process)");
     println!("  {:<44} {:>9} {:>8} {:>10}", "", "tasks/s", "seconds", "/ raw loop");
     let row = |label: &str, seconds: f64, note: &str| {
         let line =
