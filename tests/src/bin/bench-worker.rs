@@ -37,6 +37,10 @@ use std::time::{Duration, Instant};
 
 const MODEL: &str = "qwen2.5:7b-instruct";
 
+/// Calls in flight of the worker in the dispatch benchmark, and slots of
+/// the loop that pulls as the worker does.
+const DISPATCH_CONCURRENCY: usize = 64;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -138,7 +142,8 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     eprintln!("publishing {tasks} tasks for the worker");
     publish_tasks(&js, tasks, 0).await?;
     let started = Instant::now();
-    let mut worker = start_worker(&server.url(), &llm.url(), &scratch.path().join("worker"), "64")?;
+    let mut worker =
+        start_worker(&server.url(), &llm.url(), &scratch.path().join("worker"), &DISPATCH_CONCURRENCY.to_string())?;
     let processes = [
         ("worker", Some(worker.id())),
         ("nats-server", server.pid()),
@@ -174,7 +179,7 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
             format!("  {label:<44} {:>9.0} {seconds:>8.1} {:>10.2}  {note}", rate(seconds), rate(seconds) / raw_rate);
         println!("{}", line.trim_end())
     };
-    row("worker, whole path (concurrency 64)", worker_s, "(target >= 0.5)");
+    row(&format!("worker, whole path (concurrency {DISPATCH_CONCURRENCY})"), worker_s, "(target >= 0.5)");
     for (reference, seconds) in &references {
         row(reference.label(), *seconds, "");
     }
@@ -241,7 +246,7 @@ impl Reference {
     fn label(self) -> &'static str {
         match self {
             Reference::PullAndAck => "raw async-nats pull-and-ack loop",
-            Reference::WorkerRules => "pull per free slot (64), confirmed ack",
+            Reference::WorkerRules => "pull per free slot, confirmed ack",
             Reference::StoreResult => "store a result, then ack",
             Reference::StoreResultConfirmed => "store a result, then confirmed ack",
         }
@@ -251,7 +256,8 @@ impl Reference {
         match self {
             Reference::PullAndAck => "the `messages()` stream (prefetching hundreds), fire-and-forget acks",
             Reference::WorkerRules => {
-                "the worker's consumer rules (one task per free slot, never prefetched; `double_ack`), nothing else"
+                "the worker's consumer rules (one task per free slot, as many slots as the worker's calls in flight, \
+                 never prefetched; `double_ack`), nothing else"
             }
             Reference::StoreResult => {
                 "publish a result with its message id and await the PubAck, then a fire-and-forget ack; \
@@ -280,7 +286,7 @@ impl Reference {
                     message.ack().await.map_err(anyhow::Error::msg)?;
                 }
             }
-            Reference::WorkerRules => pull_per_free_slot(&consumer, tasks, 64).await?,
+            Reference::WorkerRules => pull_per_free_slot(&consumer, tasks, DISPATCH_CONCURRENCY).await?,
             Reference::StoreResult | Reference::StoreResultConfirmed => {
                 let confirmed = matches!(self, Reference::StoreResultConfirmed);
                 let mut messages = consumer.messages().await?;
