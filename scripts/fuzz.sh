@@ -3,7 +3,7 @@
 # decoder with cargo-fuzz (libFuzzer), each target for SECONDS (default 60),
 # seeded from ../shared/corpus, and prints a report. A crash leaves its input
 # in fuzz/artifacts/<target>/: fix the bug, then copy the input to
-# coordinator/tests/fuzz_regressions/<target>/ so CI keeps checking it.
+# transcripts/tests/fuzz_regressions/<target>/ so CI keeps checking it.
 #
 #   scripts/fuzz.sh [SECONDS]
 #

@@ -3,18 +3,12 @@
 # Uses Ollama when it answers on $OLLAMA_HOST (default 127.0.0.1:11434) and has
 # the model; otherwise builds (once) and starts llama-server + SmolLM2-135M
 # (deploy/real-llm.sh) and mines with it through the OpenAI-compatible API.
-#   scripts/mine-sample.sh [CORPUS]   (default: a short real episode from ../shared/corpus)
+#   scripts/mine-sample.sh [CORPUS]   (default: samples/corpus, two real episodes shipped here)
 # Outputs go to ./out, the checkpoint to ./podmine-data. Ctrl-C and run again to resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nats-server >/dev/null || { echo "nats-server is missing: see README.md \"Set-up\"" >&2; exit 1; }
-corpus="${1:-}"
-if [ -z "$corpus" ]; then
-  corpus="podmine-data/sample-corpus"
-  mkdir -p "$corpus"
-  cp "../shared/corpus/bahree-whisper-twiml/twiml-episodes-whisper-transcribed/110_Home_AI_is_not_Reliable_Enough_Yet_-_#MyAI_Contest_Entry_-_TWiML_and_AI_-_@Zehicle.mp3.srt" \
-     "$corpus/home-ai.srt"
-fi
+corpus="${1:-samples/corpus}"
 cargo build --release --quiet -p coordinator
 model="${PODMINE_MODEL:-qwen2.5:7b-instruct}"
 ollama="${OLLAMA_HOST:-http://127.0.0.1:11434}"

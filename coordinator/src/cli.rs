@@ -1,13 +1,14 @@
 //! The command line: argument parsing and dispatch to each command's `run`.
 
+use crate::collect::output;
 use crate::collect::{self, CollectSettings};
 use crate::enqueue::{self, EnqueueSettings, Target};
 use crate::run::{self, Ended, RunSettings};
-use crate::{failures, nats, nats_users, output, status, store::Store};
+use crate::{failures, nats, nats_users, status, store::Store};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use protocol::connect::{NatsArgs, NatsAuth};
-use std::io::Write;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -72,6 +73,7 @@ pub enum Command {
         /// JSON lines, one per segment (the only export format).
         #[arg(long, required = true)]
         jsonl: bool,
+        /// File to write (standard output when not given).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -85,24 +87,16 @@ pub enum Command {
         nats: Option<String>,
         #[command(flatten)]
         nats_auth: NatsAuth,
-        /// LLM server URL.
-        #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
-        llm: String,
-        /// `ollama` or `openai`.
-        #[arg(long, default_value = "ollama")]
-        api: String,
-        #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
-        model: String,
-        /// LLM calls in flight: `auto` (find the server's best point) or a number.
-        #[arg(long, default_value = "auto")]
-        concurrency: String,
+        /// Folder for the episode files.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+        /// Target segment length in seconds.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         segment_seconds: u64,
-        /// More `worker run` flags, after `--` (e.g. `-- --num-predict 400`).
-        #[arg(last = true)]
-        worker_args: Vec<String>,
+        /// The local worker's flags, as `worker run` takes them (also accepted
+        /// after `--`, e.g. `-- --num-predict 400`).
+        #[command(flatten, next_help_heading = "Local worker")]
+        worker: Box<worker::cli::WorkerOptions>,
     },
     /// Make passwords for the NATS users in deploy/nats/users.conf: writes
     /// server.env (bcrypt hashes for nats-server), coordinator.env and worker.env.
@@ -122,6 +116,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The command line of this process, with `coordinator run`'s worker flags
+/// given after `--` taken as its own (they are the same typed options).
+pub fn parse() -> Cli {
+    Cli::parse_from(worker_flags_inline(std::env::args_os()))
+}
+
+/// Drops the `--` after the `run` subcommand: `run CORPUS --llm X -- --num-predict 400`
+/// parses as `run CORPUS --llm X --num-predict 400`.
+fn worker_flags_inline(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let run = (1..args.len()).find(|&i| args[i] == "run" && args[i - 1] != "--data-dir");
+    if let Some(dash) = run.and_then(|run| (run..args.len()).find(|&i| args[i] == "--")) {
+        args.remove(dash);
+    }
+    args
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -171,23 +182,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { jsonl: _, out } => {
             let store = open_store(&cli.data_dir)?;
             let mut writer: Box<dyn std::io::Write> = match &out {
-                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            for (id, record) in store.episodes()? {
-                for settled in store.episode_outcomes(&id)? {
-                    let mut line = output::segment_json(&settled);
-                    line["episode"] = serde_json::json!({"id": id.as_str(), "source_path": record.source_path, "title": record.title});
-                    writeln!(writer, "{line}")?;
-                }
-            }
-            writer.flush()?;
+            output::export_jsonl(&store, &mut writer)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { corpus, nats, nats_auth, llm, api, model, concurrency, out, segment_seconds, worker_args } => {
-            let mut args = vec!["--llm".to_owned(), llm, "--api".into(), api, "--model".into(), model];
-            args.extend(["--concurrency".to_owned(), concurrency]);
-            args.extend(worker_args);
+        Command::Run { corpus, nats, nats_auth, out, segment_seconds, worker } => {
             let settings = RunSettings {
                 corpus,
                 out: out.clone(),
@@ -195,7 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 nats,
                 nats_auth,
                 segment_seconds,
-                worker_args: args,
+                worker: worker::Settings::from_options(&worker)?,
             };
             match run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await? {
                 Ended::Settled { done, failed } => {
@@ -270,9 +273,44 @@ fn cancel_on_signal() -> CancellationToken {
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
-        worker::shutdown::requested().await;
+        runtime::shutdown::requested().await;
         eprintln!("stopping: finishing in-flight work (run again to continue)");
         trigger.cancel();
     });
     cancel
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_has_help_text() {
+        let command = Cli::command();
+        let mut missing = Vec::new();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} {}", sub.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    #[test]
+    fn run_takes_worker_flags_after_the_separator_and_before_it() {
+        let args =
+            ["coordinator", "--data-dir", "run", "run", "c", "--llm", "http://a:1", "--", "--num-predict", "400"];
+        let cli = Cli::parse_from(worker_flags_inline(args.map(OsString::from)));
+        assert_eq!(cli.data_dir, PathBuf::from("run"));
+        let Command::Run { corpus, worker, .. } = cli.command else { panic!("not run: {:?}", cli.command) };
+        assert_eq!(corpus, PathBuf::from("c"));
+        assert_eq!((worker.llm.as_slice(), worker.mining.num_predict), (["http://a:1".to_owned()].as_slice(), 400));
+        assert!(
+            Cli::try_parse_from(["coordinator", "run", "c", "--api", "grpc"]).is_err(),
+            "--api is checked when parsed"
+        );
+    }
 }

@@ -2,8 +2,8 @@
 //! put them back on the queue with a new generation (a fresh message id, so
 //! the server's dedup does not swallow them).
 
-use crate::output;
-use crate::publish::{Acked, OutgoingTask, Publisher};
+use crate::collect::output;
+use crate::enqueue::publish::{Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use async_nats::jetstream;
 use std::path::Path;

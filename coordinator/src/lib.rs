@@ -1,44 +1,35 @@
-//! # coordinator: corpus in, tasks out, progress reported
+//! # coordinator: corpus in, tasks out, outcomes collected, progress reported
 //!
 //! ```text
 //! corpus/ ─scan─▶ EpisodeFiles ─read─▶ Transcript{cues} ─segment─▶ Segment
 //!   ─prepare (compare with store)─▶ Task ─publish (bounded PubAcks)─▶ TASKS
 //!   ─all acked─▶ store (episode recorded)
+//! RESULTS / FAILED / advisories ─collect─▶ store ─episode complete─▶ out/<episode>.json
 //! ```
 //!
 //! ## Layout
 //! - [`cli`]: arguments and dispatch; `main.rs` only sets up logging and calls it.
-//! - [`corpus`], [`transcript`], [`segmenter`]: from the `transcripts` crate
-//!   (finding files, the readers, cutting segments), re-exported here.
-//! - [`prepare`]: one episode's files → the tasks to publish, given the store.
-//! - [`publish`]: bounded in-flight publishing and PubAck classification.
-//! - [`reconcile`]: segments the server lost, which `enqueue` publishes again.
-//! - [`enqueue`]: the `enqueue` command: the pipeline above, resumable.
+//! - [`enqueue`]: the corpus half: `prepare` (one episode's files → tasks,
+//!   given the store), `publish` (bounded PubAcks), `reconcile` (segments the
+//!   server lost), `report` and `progress` (what the user sees).
+//! - [`collect`]: the results half: RESULTS/FAILED/advisories → store, and
+//!   `output` (the episode files and the JSONL export, as `protocol::output` types).
 //! - [`store`]: the sled checkpoint (the only module that names sled).
-//! - [`collect`]: RESULTS/FAILED/advisories → store → `out/<episode>.json`.
-//! - [`output`]: the episode files and JSONL export.
-//! - [`failures`]: `failed` and `retry-failed`.
-//! - [`run`]: one machine, one command; [`embedded`]: its nats-server child.
-//! - [`status`]: the `status` command.
+//! - [`status`], [`failures`]: the `status`, `failed` and `retry-failed` commands.
+//! - [`run`]: one machine, one command, with its embedded nats-server; the one
+//!   place the coordinator and the worker meet (the local worker, in-process).
 //! - [`nats`]: connecting, with errors that say what to start;
 //!   [`nats_users`]: passwords for the shipped NATS configs.
-//! - [`report`], [`progress`]: the end-of-run summary and the progress bar.
-
-pub use transcripts::{corpus, segmenter, transcript};
+//!
+//! The transcript readers and segmenter are the `transcripts` crate; shared
+//! runtime helpers the `runtime` crate.
 
 pub mod cli;
-pub mod collect;
-pub mod embedded;
-pub mod enqueue;
-pub mod failures;
-pub mod nats;
-pub mod nats_users;
-pub mod output;
-pub mod prepare;
-pub mod progress;
-pub mod publish;
-pub mod reconcile;
-pub mod report;
-pub mod run;
-pub mod status;
-pub mod store;
+mod collect;
+mod enqueue;
+mod failures;
+mod nats;
+mod nats_users;
+mod run;
+mod status;
+mod store;

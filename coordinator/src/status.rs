@@ -3,10 +3,11 @@
 //!
 //! `--json` prints one object whose fields are documented in README.md.
 
-use crate::collect::unix_now_ms;
 use crate::store::Store;
 use async_nats::jetstream;
 use futures::TryStreamExt;
+use protocol::liveness::{self, WorkerRecord};
+use runtime::clock::unix_now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +21,8 @@ pub struct Status {
     pub rate: Rate,
     /// Seconds until every segment is settled at the recent rate; null without a rate.
     pub eta_s: Option<f64>,
-    pub workers: Vec<serde_json::Value>,
+    /// The live workers' own records (see `protocol::liveness`).
+    pub workers: Vec<WorkerRecord>,
     pub queue: Queue,
     /// Failures by reason (first 80 characters).
     pub failures: BTreeMap<String, u64>,
@@ -136,17 +138,21 @@ async fn queued_tasks(js: &jetstream::Context) -> Option<u64> {
     stream.info().await.ok().map(|info| info.state.messages)
 }
 
-/// Liveness records of the workers seen in the last 30 s.
-async fn live_workers(js: &jetstream::Context) -> Vec<serde_json::Value> {
-    let Ok(store) = js.get_key_value("podmine_workers").await else { return Vec::new() };
+/// Liveness records of the workers seen in the last [`liveness::TTL`].
+async fn live_workers(js: &jetstream::Context) -> Vec<WorkerRecord> {
+    let Ok(store) = js.get_key_value(liveness::BUCKET).await else { return Vec::new() };
     let Ok(keys) = store.keys().await else { return Vec::new() };
     let keys: Vec<String> = keys.try_collect().await.unwrap_or_default();
     let mut workers = Vec::new();
     for key in keys {
         if let Ok(Some(value)) = store.get(&key).await {
-            workers.extend(serde_json::from_slice::<serde_json::Value>(&value).ok());
+            match serde_json::from_slice::<WorkerRecord>(&value) {
+                Ok(record) => workers.push(record),
+                Err(err) => tracing::warn!(%key, error = %err, "unreadable worker record: not shown"),
+            }
         }
     }
+    workers.sort_by(|a, b| a.identity.worker.cmp(&b.identity.worker));
     workers
 }
 
@@ -204,32 +210,65 @@ pub fn render(status: &Status) -> String {
         None => "queue: no NATS server answered: live figures (queue, workers) are missing\n".to_owned(),
     };
     out += &format!("workers: {}\n", status.workers.len());
-    for w in &status.workers {
-        let id = &w["identity"];
-        out += &format!(
-            "  {} {} {} concurrency {} in flight {} mined {} failed {} retried {}\n",
-            id["worker"],
-            id["endpoint"],
-            id["model"],
-            id["concurrency"],
-            w["in_flight"],
-            w["mined"],
-            w["failed"],
-            w["retried"]
-        );
-        for endpoint in w["endpoints"].as_array().into_iter().flatten() {
-            let curve: Vec<String> = endpoint["curve"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(calls, point)| format!("{calls}:{:.0}", point["output_tokens_per_s"].as_f64().unwrap_or(0.0)))
-                .collect();
+    out += &workers_table(&status.workers, status.as_of_unix_ms / 1000);
+    if !status.failures.is_empty() {
+        out += "failures by reason (see `coordinator failed`):\n";
+        for (reason, count) in &status.failures {
+            out += &format!("  {count:>6}  {reason}\n");
+        }
+    }
+    out
+}
+
+/// One aligned row per worker, then one line per LLM server it calls.
+fn workers_table(workers: &[WorkerRecord], now_s: u64) -> String {
+    if workers.is_empty() {
+        return String::new();
+    }
+    let header =
+        ["worker", "model", "concurrency", "in flight", "mined", "failed", "handed back", "output tokens", "seen"];
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            vec![
+                w.identity.worker.clone(),
+                w.identity.model.clone(),
+                format!("{} (limit {})", w.identity.concurrency, w.concurrency_limit),
+                w.in_flight.to_string(),
+                w.mined.to_string(),
+                w.failed.to_string(),
+                w.retried.to_string(),
+                w.output_tokens.to_string(),
+                format!("{} s ago", now_s.saturating_sub(w.unix_time)),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0))
+        .collect();
+    // Text columns left-aligned, counts right-aligned.
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, width))| if c < 3 { format!("{cell:<width$}") } else { format!("{cell:>width$}") })
+            .collect();
+        format!("  {}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(&header.map(str::to_owned));
+    for (w, row) in workers.iter().zip(&rows) {
+        out += &line(row);
+        for endpoint in &w.endpoints {
+            let curve: Vec<String> =
+                endpoint.curve.iter().map(|(calls, p)| format!("{calls}:{:.0}", p.output_tokens_per_s)).collect();
             out += &format!(
-                "    {} limit {} ({}){}{}\n",
-                endpoint["url"].as_str().unwrap_or("?"),
-                endpoint["limit"],
-                if endpoint["auto"] == true { "auto" } else { "fixed" },
-                if endpoint["unreachable"] == true { ", UNREACHABLE" } else { "" },
+                "    LLM server {} limit {} ({}), {} in flight{}{}\n",
+                endpoint.url,
+                endpoint.limit,
+                if endpoint.auto { "auto" } else { "fixed" },
+                endpoint.outstanding,
+                if endpoint.unreachable { ", UNREACHABLE" } else { "" },
                 if curve.is_empty() {
                     String::new()
                 } else {
@@ -237,18 +276,11 @@ pub fn render(status: &Status) -> String {
                 }
             );
         }
-        if let Some(backoff) = w["llm_backoff"].as_object() {
+        if let Some(backoff) = &w.llm_backoff {
             out += &format!(
                 "    LLM backing off for {} s: {} (check the LLM server on that machine)\n",
-                backoff.get("for_s").cloned().unwrap_or_default(),
-                backoff.get("reason").and_then(|r| r.as_str()).unwrap_or("?")
+                backoff.for_s, backoff.reason
             );
-        }
-    }
-    if !status.failures.is_empty() {
-        out += "failures by reason (see `coordinator failed`):\n";
-        for (reason, count) in &status.failures {
-            out += &format!("  {count:>6}  {reason}\n");
         }
     }
     out

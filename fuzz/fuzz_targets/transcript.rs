@@ -3,7 +3,7 @@
 //! format when the content does not decide it); a panic is a bug.
 #![no_main]
 
-use coordinator::{segmenter, transcript};
+use transcripts::{segmenter, transcript};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 6] = ["e.srt", "e.vtt", "e.json", "e.md", "e.txt", "e.mp3.vtt"];

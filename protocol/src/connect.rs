@@ -44,21 +44,6 @@ pub struct NatsAuth {
 }
 
 impl NatsAuth {
-    /// The same settings as `worker run` flags (the password stays in the environment).
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if let Some(creds) = &self.creds {
-            args.extend(["--creds".to_owned(), creds.display().to_string()]);
-        }
-        if let Some(user) = &self.user {
-            args.extend(["--nats-user".to_owned(), user.clone()]);
-        }
-        if let Some(ca) = &self.tls_ca {
-            args.extend(["--tls-ca".to_owned(), ca.display().to_string()]);
-        }
-        args
-    }
-
     /// Who this connection logs in as, for error messages.
     fn who(&self) -> String {
         match (&self.creds, &self.user) {
@@ -234,11 +219,5 @@ mod tests {
         assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
         assert_eq!(redact("nats://a:p@h1:4222,nats://h2:4222"), "nats://a:***@h1:4222,nats://h2:4222");
         assert_eq!(redact("mac-a.local:4222"), "mac-a.local:4222");
-    }
-
-    #[test]
-    fn auth_flags_round_trip_without_the_password() {
-        let auth = NatsAuth { creds: None, user: Some("worker".into()), tls_ca: Some("/etc/ca.pem".into()) };
-        assert_eq!(auth.to_args(), ["--nats-user", "worker", "--tls-ca", "/etc/ca.pem"]);
     }
 }

@@ -11,6 +11,10 @@
 //! - [`result`]: [`SegmentResult`], [`FailureRecord`], [`WorkKey`]: what workers publish.
 //! - [`subjects`]: subject names for tasks, results and dead letters.
 //! - [`streams`]: JetStream stream and consumer settings, and `ensure_streams`.
+//! - [`liveness`]: [`liveness::WorkerRecord`], what each worker says about itself
+//!   in a KV bucket and `status` reads back.
+//! - [`output`]: [`output::EpisodeFile`] and [`output::ExportLine`], the output
+//!   users parse, with their published JSON Schemas.
 //! - [`connect`]: the NATS flags every binary shares (URL, credentials, TLS) and
 //!   connecting with errors that say what to start or fix.
 //! - [`codec`]: the one place that names the binary encoding (versioned).
@@ -18,6 +22,8 @@
 pub mod codec;
 pub mod connect;
 pub mod ids;
+pub mod liveness;
+pub mod output;
 pub mod result;
 pub mod streams;
 pub mod subjects;

@@ -137,9 +137,11 @@ pub fn is_out_of_storage(err: &jetstream::context::CreateStreamError) -> bool {
         if e.error_code() == jetstream::ErrorCode::STORAGE_RESOURCES_EXCEEDED)
 }
 
-/// Attempts at creating replicated streams before settling for one copy: a
-/// cluster whose peers are still joining (or busy electing) refuses at first.
-const REPLICATED_ATTEMPTS: u32 = 15;
+/// Retries of creating replicated streams before settling for one copy (once
+/// a second for 15 s): a cluster whose peers are still joining (or busy
+/// electing) refuses at first.
+const REPLICATED_RETRIES: runtime::Backoff =
+    runtime::Backoff::constant(Duration::from_secs(1)).with_budget(Duration::from_secs(15));
 
 /// [`ensure`] with `options`; on a cluster that cannot place the replicas
 /// (two servers, or peers that stay away), one copy, said in the log.
@@ -150,11 +152,18 @@ pub async fn ensure_replicated(
     if options.replicas <= 1 {
         return ensure(js, options).await;
     }
-    let mut attempt = 1;
+    let mut delays = REPLICATED_RETRIES.delays();
     loop {
-        match ensure(js, options).await {
+        let err = match ensure(js, options).await {
             Ok(()) => return Ok(()),
-            Err(err) if attempt >= REPLICATED_ATTEMPTS => {
+            Err(err) => err,
+        };
+        match delays.next() {
+            Some(delay) => {
+                tracing::debug!(error = %err, "replicated streams not placed yet; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            None => {
                 tracing::warn!(
                     error = %err,
                     "the cluster cannot hold {} copies of each stream: creating them with one copy \
@@ -162,11 +171,6 @@ pub async fn ensure_replicated(
                     options.replicas
                 );
                 return ensure(js, StreamOptions::default()).await;
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, attempt, "replicated streams not placed yet; retrying");
-                attempt += 1;
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

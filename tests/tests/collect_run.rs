@@ -56,6 +56,8 @@ async fn two_workers_and_collect_put_every_segment_in_out_exactly_once() {
     assert!(collect.status.success(), "{}", String::from_utf8_lossy(&collect.stderr));
     let segments = read_out(&out);
     assert_eq!(segments.len() as u64, mining.segments, "every segment is in out/");
+    // Every file, mined and failed segments alike, matches the published schema.
+    assert_eq!(podmine_tests::outputs::validate_out(&out), 3, "one file per episode");
     let mined = segments.values().filter(|(s, _)| s == "mined").count() as u64;
     let failed: Vec<_> = segments.values().filter(|(s, _)| s == "failed").collect();
     assert!(
@@ -73,6 +75,14 @@ async fn two_workers_and_collect_put_every_segment_in_out_exactly_once() {
         String::from_utf8_lossy(&export.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len() as u64, mining.segments);
     assert_eq!(lines.iter().filter(|l| l["status"] == "mined").count() as u64, mined);
+    let line_schema = podmine_tests::outputs::schema("export-line.schema.json");
+    let mut episodes = std::collections::BTreeSet::new();
+    for line in &lines {
+        podmine_tests::outputs::assert_valid(&line_schema, line, "an export line");
+        let typed: protocol::output::ExportLine = serde_json::from_value(line.clone()).expect("a typed export line");
+        episodes.insert(typed.episode.id);
+    }
+    assert_eq!(episodes.len(), 3, "{episodes:?}");
     let listed = coordinator(&data).args(["failed", "--out"]).arg(&out).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), failed.len());
     // Retry after the fault is fixed: the failed segments are mined.

@@ -84,12 +84,19 @@ async fn two_llm_servers_share_the_work_and_a_dead_one_is_skipped() {
     assert!(mined >= mining.segments - 1, "{mined} mined of {}", mining.segments);
     for line in [
         format!("podmine_worker_llm_concurrency_limit{{endpoint=\"{}\"}}", second.url()),
-        format!("podmine_worker_llm_call_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}}", first.url()),
         "# TYPE podmine_worker_llm_call_seconds histogram".to_owned(),
         "podmine_worker_tasks_in_flight".to_owned(),
     ] {
         assert!(metrics.contains(&line), "{line} missing in:\n{metrics}");
     }
+    // The +Inf bucket of the first server's latency (labels in any order).
+    let endpoint = format!("endpoint=\"{}\"", first.url());
+    assert!(
+        metrics.lines().any(|l| l.starts_with("podmine_worker_llm_call_seconds_bucket{")
+            && l.contains(&endpoint)
+            && l.contains("le=\"+Inf\"")),
+        "no +Inf latency bucket for {endpoint} in:\n{metrics}"
+    );
 
     // status shows each server's limit, auto, and the curve measured so far
     // (from the worker's liveness record, refreshed every 10 s).

@@ -13,8 +13,10 @@ const FLAT_STEPS_TO_STOP: usize = 2;
 /// shared corpus): the default segments when no `--corpus` is given.
 pub const SAMPLE_EPISODE: &str = include_str!("bench/sample-episode.srt");
 
+use crate::answer::prompt::Prompt;
+use crate::cli::{endpoint_url, BenchArgs};
 use crate::llm::{LlmClient, LlmError};
-use crate::prompt::Prompt;
+use anyhow::Context;
 use futures::stream::{FuturesUnordered, StreamExt};
 use protocol::{Segment, Task};
 use std::fmt::Write;
@@ -96,7 +98,7 @@ pub async fn sweep(
         progress(&format!("concurrency {concurrency}"));
         let step = run_step(client, prompt, tasks, &mut next_task, concurrency, plan, progress).await;
         let best = steps.iter().map(|s| s.output_tokens_per_s).fold(0.0, f64::max);
-        flat = if step.output_tokens_per_s > best * crate::tune::GAIN { 0 } else { flat + 1 };
+        flat = if step.output_tokens_per_s > best * crate::llm::tune::GAIN { 0 } else { flat + 1 };
         let mostly_failing = step.errors * 2 > step.calls;
         steps.push(step);
         if flat >= FLAT_STEPS_TO_STOP || mostly_failing || concurrency >= plan.max_concurrency {
@@ -248,4 +250,70 @@ pub fn render(report: &Report, client: &LlmClient) -> String {
 /// The curve as an SVG.
 pub fn svg(report: &Report, client: &LlmClient) -> String {
     chart::svg(&format!("podmine bench: {} at {}", client.model, client.endpoint), &report.steps, report.knee)
+}
+
+/// `worker bench`: the sweep with a progress bar, the table, the SVG.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let prompt = crate::settings::load_prompt(&args.mining)?;
+    let generation = crate::settings::generation(&args.mining);
+    let client =
+        LlmClient::new(&endpoint_url(&args.llm), args.api, &args.mining.model, generation, args.request_timeout)?;
+    let (segments, title) = bench_segments(args.corpus.as_deref())?;
+    let tasks = tasks_from(segments, &title);
+    let plan = Plan {
+        max_concurrency: args.max_concurrency.max(1),
+        calls_per_step: args.calls_per_step,
+        step_limit: args.step_limit,
+    };
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}: {pos} calls")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let progress = |event: &str| match event {
+        "call" => bar.inc(1),
+        step => bar.set_message(format!("{} {}: {step}", args.mining.model, client.endpoint)),
+    };
+    let report = sweep(&client, &prompt, &tasks, &plan, &progress).await?;
+    bar.finish_and_clear();
+    print!("{}", render(&report, &client));
+    std::fs::write(&args.svg, svg(&report, &client)).with_context(|| format!("cannot write {}", args.svg.display()))?;
+    println!("chart: {}", args.svg.display());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+/// Real segments for the bench: from a corpus folder, or the built-in episode.
+fn bench_segments(corpus: Option<&std::path::Path>) -> anyhow::Result<(Vec<Segment>, String)> {
+    use transcripts::{corpus as scan, segmenter, transcript};
+    const WANTED: usize = 200;
+    let mut segments = Vec::new();
+    let title = match corpus {
+        Some(root) => {
+            let found = scan::scan(root).with_context(|| format!("cannot read the corpus {}", root.display()))?;
+            for episode in &found.episodes {
+                let Some(file) = episode.candidates.first() else { continue };
+                let Ok(bytes) = std::fs::read(root.join(file)) else { continue };
+                if let Ok(read) = transcript::read(file, &bytes) {
+                    segments.extend(segmenter::segment(&episode.id, &read.cues, 30_000));
+                }
+                if segments.len() >= WANTED {
+                    break;
+                }
+            }
+            root.display().to_string()
+        }
+        None => {
+            let id = protocol::EpisodeId::parse("bench/sample").context("sample id")?;
+            let read = transcript::read(std::path::Path::new("sample.srt"), SAMPLE_EPISODE.as_bytes())?;
+            segments = segmenter::segment(&id, &read.cues, 30_000);
+            "built-in sample episode".to_owned()
+        }
+    };
+    anyhow::ensure!(!segments.is_empty(), "no readable transcript segments found");
+    segments.truncate(WANTED);
+    Ok((segments, title))
 }

@@ -28,10 +28,11 @@ pub struct BenchArgs {
     /// LLM server URL.
     #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
     pub llm: String,
+    /// Which API the LLM server speaks.
     #[arg(long, value_enum, default_value = "ollama")]
     pub api: Api,
-    #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
-    pub model: String,
+    #[command(flatten)]
+    pub mining: MiningFlags,
     /// Folder of transcripts to take segments from (a built-in real episode otherwise).
     #[arg(long)]
     pub corpus: Option<PathBuf>,
@@ -50,24 +51,27 @@ pub struct BenchArgs {
     /// Also write the measurements as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Timeout of one HTTP call to the LLM server.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
-    #[arg(long, default_value_t = crate::prompt::DEFAULT_NUM_PREDICT)]
-    pub num_predict: u32,
-    #[arg(long, default_value_t = 0.3)]
-    pub temperature: f32,
-    /// Instructions file replacing the default miner prompt.
-    #[arg(long)]
-    pub prompt: Option<PathBuf>,
-    /// JSON Schema file replacing the default miner_output schema.
-    #[arg(long)]
-    pub schema: Option<PathBuf>,
 }
 
+/// `worker run`: where the worker connects and keeps its outbox, and how it works.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub nats: protocol::connect::NatsArgs,
+    /// Where the worker keeps its outbox (results not yet confirmed published).
+    #[arg(long, env = "PODMINE_DATA_DIR", default_value = "podmine-worker-data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub options: WorkerOptions,
+}
+
+/// How a worker mines: its LLM servers, model, prompt and bounds. `worker run`
+/// takes them as flags, and so does `coordinator run` for its local worker.
+#[derive(Clone, Debug, Args)]
+pub struct WorkerOptions {
     /// LLM server URL (Ollama, or an OpenAI-compatible server with --api
     /// openai). Repeat it (or separate with commas) for several servers.
     #[arg(long, env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434", value_delimiter = ',')]
@@ -75,16 +79,12 @@ pub struct RunArgs {
     /// Which API the LLM server speaks.
     #[arg(long, value_enum, default_value = "ollama")]
     pub api: Api,
-    /// Model name as the server knows it.
-    #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
-    pub model: String,
-    /// Where the worker keeps its outbox (results not yet confirmed published).
-    #[arg(long, env = "PODMINE_DATA_DIR", default_value = "podmine-worker-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub mining: MiningFlags,
     /// LLM calls in flight per server: `auto` (measure and find the best
     /// point) or a number. One task is pulled per free call slot.
     #[arg(long, default_value = "auto")]
-    pub concurrency: crate::endpoints::Concurrency,
+    pub concurrency: crate::llm::endpoints::Concurrency,
     /// Ceiling for `--concurrency auto`, per server.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub max_concurrency: u64,
@@ -107,18 +107,6 @@ pub struct RunArgs {
     /// How often a worker paused for a missing model checks for it.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
-    /// Instructions file replacing the default miner prompt.
-    #[arg(long)]
-    pub prompt: Option<PathBuf>,
-    /// JSON Schema file replacing the default miner_output schema.
-    #[arg(long)]
-    pub schema: Option<PathBuf>,
-    /// Output tokens per answer (Ollama num_predict / OpenAI max_tokens).
-    #[arg(long, default_value_t = crate::prompt::DEFAULT_NUM_PREDICT)]
-    pub num_predict: u32,
-    /// Sampling temperature (0 can deadlock Ollama's grammar mode under parallel load).
-    #[arg(long, default_value_t = 0.3)]
-    pub temperature: f32,
     /// Test hook: after storing a result in the outbox, write this file and wait to be killed.
     #[arg(long, hide = true, env = "PODMINE_TEST_PAUSE_BEFORE_PUBLISH")]
     pub test_pause_before_publish: Option<PathBuf>,
@@ -127,11 +115,51 @@ pub struct RunArgs {
     pub test_pause_before_ack: Option<PathBuf>,
 }
 
+/// What shapes the answers: model, prompt, schema and generation options.
+#[derive(Clone, Debug, Args)]
+pub struct MiningFlags {
+    /// Model name as the server knows it.
+    #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
+    pub model: String,
+    /// Instructions file replacing the default miner prompt.
+    #[arg(long)]
+    pub prompt: Option<PathBuf>,
+    /// JSON Schema file replacing the default miner_output schema.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Output tokens per answer (Ollama num_predict / OpenAI max_tokens).
+    #[arg(long, default_value_t = crate::answer::prompt::DEFAULT_NUM_PREDICT)]
+    pub num_predict: u32,
+    /// Sampling temperature (0 can deadlock Ollama's grammar mode under parallel load).
+    #[arg(long, default_value_t = 0.3)]
+    pub temperature: f32,
+}
+
 /// `127.0.0.1:11434` (Ollama's own OLLAMA_HOST form) → `http://127.0.0.1:11434`.
 pub fn endpoint_url(value: &str) -> String {
     if value.contains("://") {
         value.to_owned()
     } else {
         format!("http://{value}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_has_help_text() {
+        let command = Cli::command();
+        let mut missing = Vec::new();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} {}", sub.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

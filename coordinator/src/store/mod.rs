@@ -9,7 +9,7 @@
 
 pub mod outcomes;
 
-pub use outcomes::{Counters, Recorded, Settled};
+pub use outcomes::{Recorded, Settled};
 
 use anyhow::Context;
 use protocol::{ContentHash, EpisodeId};

@@ -1,31 +1,44 @@
-//! The fake LLM server as a program, for demos and benchmarks:
-//!   fake-llm [--port P] [--model M ...] [--slots N] [--tokens-per-s T] [--output-tokens N]
-//! Prints its URL, then serves until killed.
+//! The fake LLM server as a program, for demos and benchmarks: prints its
+//! URL, then serves the Ollama and OpenAI APIs until killed.
 
+use clap::Parser;
 use podmine_tests::fake_llm::{Capacity, FakeLlm};
 
+/// A fake LLM server speaking Ollama's and the OpenAI chat APIs, with a
+/// capacity model (slots, tokens/s). Prints its URL, then serves until killed.
+#[derive(Debug, Parser)]
+#[command(name = "fake-llm")]
+struct Args {
+    /// Port to listen on (127.0.0.1); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// A model it serves (repeat for several; default qwen2.5:7b-instruct).
+    #[arg(long = "model")]
+    models: Vec<String>,
+    /// Requests generated in parallel.
+    #[arg(long)]
+    slots: Option<usize>,
+    /// Output tokens/s of one stream alone.
+    #[arg(long)]
+    tokens_per_s: Option<f64>,
+    /// Output tokens per answer.
+    #[arg(long)]
+    output_tokens: Option<u64>,
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let mut capacity = Capacity::default();
-    let (mut port, mut models) = (0u16, Vec::new());
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--port" => port = value.parse()?,
-            "--model" => models.push(value),
-            "--slots" => capacity.slots = value.parse()?,
-            "--tokens-per-s" => capacity.tokens_per_s = value.parse()?,
-            "--output-tokens" => capacity.output_tokens = value.parse()?,
-            other => anyhow::bail!("unknown flag {other}"),
-        }
-    }
-    if models.is_empty() {
-        models.push("qwen2.5:7b-instruct".into());
-    }
+async fn main() {
+    let args = Args::parse();
+    let defaults = Capacity::default();
+    let capacity = Capacity {
+        slots: args.slots.unwrap_or(defaults.slots),
+        tokens_per_s: args.tokens_per_s.unwrap_or(defaults.tokens_per_s),
+        output_tokens: args.output_tokens.unwrap_or(defaults.output_tokens),
+        ..defaults
+    };
+    let models = if args.models.is_empty() { vec!["qwen2.5:7b-instruct".to_owned()] } else { args.models };
     let names: Vec<&str> = models.iter().map(String::as_str).collect();
-    let server = FakeLlm::start_on(port, &names, capacity).await;
+    let server = FakeLlm::start_on(args.port, &names, capacity).await;
     println!("{}", server.url());
     std::future::pending::<()>().await;
-    Ok(())
 }

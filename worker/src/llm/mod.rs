@@ -1,9 +1,16 @@
 //! LLM clients: Ollama's `/api/chat` and OpenAI-compatible
 //! `/v1/chat/completions` (llama-server, LM Studio, vLLM, mlx_lm.server),
-//! behind one [`LlmClient`], with one function that classifies errors.
+//! behind one [`LlmClient`]; errors classified once ([`error`]); the servers
+//! one worker calls, with their limits ([`endpoints`], tuned by [`tune`]).
 
+pub mod endpoints;
+pub mod error;
 mod ollama;
 mod openai;
+pub mod tune;
+
+use error::{classify_status, classify_transport};
+pub use error::{ErrorKind, LlmError};
 
 use protocol::Usage;
 use serde_json::value::RawValue;
@@ -13,7 +20,9 @@ use std::time::Duration;
 /// Which API the server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Api {
+    /// Ollama's /api/chat.
     Ollama,
+    /// OpenAI-compatible /v1/chat/completions (llama-server, LM Studio, vLLM, mlx_lm.server).
     Openai,
 }
 
@@ -34,7 +43,7 @@ impl Generation {
 }
 
 /// One request: fixed instructions first, the segment last. The fixed parts
-/// come encoded as JSON already (see [`crate::prompt::Prompt::request`]).
+/// come encoded as JSON already (see the `answer::prompt` module).
 #[derive(Clone, Debug)]
 pub struct ChatRequest<'a> {
     /// The instructions as a JSON string.
@@ -71,60 +80,6 @@ pub struct ChatReply {
     pub truncated: bool,
 }
 
-/// Errors, classified once: what to do follows from the variant.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LlmError {
-    /// Refused, reset, timed out, 5xx, queue full, 429: retry with backoff.
-    #[error("LLM server unavailable: {0}")]
-    Transient(String),
-    /// The model is not on the server: stop pulling until it appears.
-    #[error("{0}")]
-    ModelMissing(String),
-    /// A bad request or another answer that retrying cannot fix.
-    #[error("LLM server refused the request: {0}")]
-    Permanent(String),
-}
-
-impl LlmError {
-    /// 429 or 503: the server's queue is full (a signal to send fewer calls).
-    pub fn is_overload(&self) -> bool {
-        matches!(self, Self::Transient(detail) if detail.starts_with("HTTP 429") || detail.starts_with("HTTP 503"))
-    }
-
-    /// Nothing listens (refused, no route): the server is down, not busy.
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Transient(detail) if detail.starts_with("connection failed"))
-    }
-}
-
-/// The one place that maps an HTTP status and body to an error class.
-pub fn classify_status(status: u16, body: &str, model: &str, api: Api) -> LlmError {
-    let detail = format!("HTTP {status}: {}", body.chars().take(300).collect::<String>());
-    let mentions_model = body.to_ascii_lowercase().contains("model");
-    match status {
-        404 if mentions_model => LlmError::ModelMissing(match api {
-            Api::Ollama => format!("model {model:?} is not on the Ollama server; run `ollama pull {model}` ({detail})"),
-            Api::Openai => {
-                format!("model {model:?} is not served at this endpoint; load it or pass --model ({detail})")
-            }
-        }),
-        408 | 429 | 500..=599 => LlmError::Transient(detail),
-        _ => LlmError::Permanent(detail),
-    }
-}
-
-/// Connection-level failures (refused, reset, timeout) are transient.
-fn classify_transport(err: reqwest::Error) -> LlmError {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    LlmError::Transient(format!("{kind}: {err}"))
-}
-
 /// A client for one endpoint and model.
 #[derive(Clone, Debug)]
 pub struct LlmClient {
@@ -158,7 +113,7 @@ impl LlmClient {
                 (format!("{}/v1/chat/completions", self.endpoint), serde_json::to_vec(&openai::body(self, request)))
             }
         };
-        let body = body.map_err(|e| LlmError::Permanent(format!("cannot encode the request: {e}")))?;
+        let body = body.map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode the request: {e}")))?;
         let response = self
             .http
             .post(url)
@@ -166,20 +121,21 @@ impl LlmClient {
             .body(body)
             .send()
             .await
-            .map_err(classify_transport)?;
+            .map_err(|e| classify_transport(&e))?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(classify_transport)?;
+        let text = response.text().await.map_err(|e| classify_transport(&e))?;
         if status != 200 {
-            return Err(classify_status(status, &text, &self.model, self.api));
+            return Err(classify_status(status, &text, |detail| self.model_missing(detail)));
         }
         let json: Value = serde_json::from_str(&text)
-            .map_err(|e| LlmError::Transient(format!("unreadable reply from the server: {e}")))?;
+            .map_err(|e| LlmError::new(ErrorKind::ServerError, format!("unreadable reply from the server: {e}")))?;
         let mut reply = match self.api {
             Api::Ollama => ollama::reply(&json),
             Api::Openai => openai::reply(&json),
         }
         .ok_or_else(|| {
-            LlmError::Transient(format!("reply without a message: {}", text.chars().take(200).collect::<String>()))
+            let head = text.chars().take(200).collect::<String>();
+            LlmError::new(ErrorKind::ServerError, format!("reply without a message: {head}"))
         })?;
         let wall_ms = started.elapsed().as_millis() as u64;
         let explained = reply.usage.prefill_ms + reply.usage.decode_ms;
@@ -188,42 +144,39 @@ impl LlmClient {
         Ok(reply)
     }
 
+    /// What to say when the server does not have the model.
+    fn model_missing(&self, detail: &str) -> String {
+        let model = &self.model;
+        match self.api {
+            Api::Ollama => format!("model {model:?} is not on the Ollama server; run `ollama pull {model}` ({detail})"),
+            Api::Openai => {
+                format!("model {model:?} is not served at this endpoint; load it or pass --model ({detail})")
+            }
+        }
+    }
+
     /// Is the server up and the model there? Used to pause and resume.
     pub async fn check_model(&self) -> Result<(), LlmError> {
         let url = match self.api {
             Api::Ollama => format!("{}/api/tags", self.endpoint),
             Api::Openai => format!("{}/v1/models", self.endpoint),
         };
-        let response = self.http.get(url).send().await.map_err(classify_transport)?;
+        let response = self.http.get(url).send().await.map_err(|e| classify_transport(&e))?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(classify_transport)?;
+        let text = response.text().await.map_err(|e| classify_transport(&e))?;
         if status != 200 {
-            return Err(classify_status(status, &text, &self.model, self.api));
+            return Err(classify_status(status, &text, |detail| self.model_missing(detail)));
         }
         match self.api {
             Api::Ollama => ollama::has_model(&text, &self.model).then_some(()).ok_or_else(|| {
-                LlmError::ModelMissing(format!(
+                let detail = format!(
                     "model {:?} is not on the Ollama server at {}; run `ollama pull {}`",
                     self.model, self.endpoint, self.model
-                ))
+                );
+                LlmError { kind: ErrorKind::ModelMissing, status: None, detail }
             }),
             // OpenAI-compatible servers often serve one model under any name.
             Api::Openai => Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classifies_statuses_once() {
-        let missing = classify_status(404, r#"{"error":"model 'qwen' not found"}"#, "qwen", Api::Ollama);
-        assert!(matches!(&missing, LlmError::ModelMissing(m) if m.contains("ollama pull qwen")));
-        assert!(matches!(classify_status(503, "server busy, queue full", "m", Api::Ollama), LlmError::Transient(_)));
-        assert!(matches!(classify_status(500, "", "m", Api::Openai), LlmError::Transient(_)));
-        assert!(matches!(classify_status(429, "", "m", Api::Openai), LlmError::Transient(_)));
-        assert!(matches!(classify_status(400, "bad schema", "m", Api::Openai), LlmError::Permanent(_)));
     }
 }

@@ -81,8 +81,16 @@ mod tests {
         let generation = super::super::Generation { num_predict: 160, temperature: 0.0, keep_alive: "30m".into() };
         let client =
             LlmClient::new("http://x", super::super::Api::Openai, "m", generation, Default::default()).unwrap();
-        let prompt = crate::prompt::Prompt::new("Find claims.".into(), json!({"type": "object"}));
-        let body = serde_json::to_value(body(&client, &prompt.request("segment", 4096, 7))).unwrap();
+        let instructions = serde_json::value::RawValue::from_string(json!("Find claims.").to_string()).unwrap();
+        let schema = serde_json::value::RawValue::from_string(json!({"type": "object"}).to_string()).unwrap();
+        let request = super::super::ChatRequest {
+            instructions: &instructions,
+            user: "segment",
+            schema: &schema,
+            num_ctx: 4096,
+            seed: 7,
+        };
+        let body = serde_json::to_value(body(&client, &request)).unwrap();
         assert_eq!(
             body,
             json!({"model": "m", "max_tokens": 160, "temperature": 0.0, "seed": 7, "cache_prompt": true,

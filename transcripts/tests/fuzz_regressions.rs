@@ -3,9 +3,9 @@
 //! panic, and the segments the readers produce keep their invariants.
 //! Add a crash's input from fuzz/artifacts/<target>/ to fuzz_regressions/<target>/.
 
-use coordinator::{segmenter, transcript};
 use protocol::{codec, FailureRecord, SegmentResult, Task};
 use std::path::{Path, PathBuf};
+use transcripts::{segmenter, transcript};
 
 /// The same file names as fuzz/fuzz_targets/transcript.rs, chosen by the first byte.
 const NAMES: [&str; 6] = ["e.srt", "e.vtt", "e.json", "e.md", "e.txt", "e.mp3.vtt"];

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// Output tokens a reply may use; a reply that hits it is truncated, not a result.
 pub const DEFAULT_NUM_PREDICT: u32 = 1024;
 
-pub const DEFAULT_INSTRUCTIONS: &str = include_str!("prompt/miner.txt");
+pub const DEFAULT_INSTRUCTIONS: &str = include_str!("miner.txt");
 
 /// The fixed part of every request and its hashes (part of the work key).
 #[derive(Clone, Debug)]

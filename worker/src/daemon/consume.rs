@@ -15,15 +15,16 @@
 //! and publishing with backoff; a paid-for result is kept in the outbox and
 //! published once the server answers, while progress keeps its task ours.
 
-use crate::liveness::Counters;
-use crate::mine::{Miner, Outcome};
-use crate::outage::Outage;
-use crate::outbox::{Outbox, Pending};
-use crate::retry::nak_delay;
+use super::mine::{Miner, Outcome};
+use super::outbox::{Outbox, Pending};
+use super::retry::nak_delay;
+use crate::observe::Counters;
+use crate::settings::ConsumeSettings;
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
 use futures::StreamExt;
 use protocol::{codec, streams, subjects, Task};
+use runtime::Outage;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,24 +32,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
-
-/// Bounds and timings of the loop (every one a flag of `worker run`). How
-/// many tasks are held at once follows the LLM endpoints' limits.
-#[derive(Clone, Debug)]
-pub struct LoopSettings {
-    /// Requests per second to the LLM server, if capped.
-    pub rate: Option<f64>,
-    pub ack_wait: Duration,
-    pub drain_timeout: Duration,
-    /// How often a paused worker checks whether the model appeared.
-    pub health_interval: Duration,
-    /// Test hook: write this file and wait (to be killed) between the outbox
-    /// write and the publish of a result.
-    pub pause_before_publish: Option<std::path::PathBuf>,
-    /// Test hook: write this file and wait (to be killed) between a result's
-    /// PubAck and the task's ack.
-    pub pause_before_ack: Option<std::path::PathBuf>,
-}
 
 /// Most tasks one pull asks for (the free slots, up to this).
 const MAX_PULL: usize = 256;
@@ -61,7 +44,7 @@ struct Shared {
     miner: Miner,
     js: jetstream::Context,
     outbox: Outbox,
-    settings: LoopSettings,
+    settings: ConsumeSettings,
     counters: Arc<Counters>,
     /// `Some(reason)` while pulling is paused for a missing model.
     paused: watch::Sender<Option<String>>,
@@ -75,7 +58,7 @@ pub async fn run(
     miner: Miner,
     js: jetstream::Context,
     outbox: Outbox,
-    settings: LoopSettings,
+    settings: ConsumeSettings,
     counters: Arc<Counters>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -98,7 +81,7 @@ pub async fn run(
     });
     let tracker = TaskTracker::new();
     tracker.spawn(watch_model(shared.clone(), cancel.clone()));
-    let limiter = settings.rate.and_then(crate::limits::rate_limiter);
+    let limiter = settings.rate.and_then(super::limits::rate_limiter);
     let mut outage = Outage::new("pulling tasks");
     loop {
         // One task per call slot the endpoints allow now (auto moves it).
@@ -224,12 +207,13 @@ async fn watch_model(shared: Arc<Shared>, cancel: CancellationToken) {
 
 /// Mines and settles one delivered task.
 async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &CancellationToken) -> anyhow::Result<()> {
-    let delivery = message.info().map_err(|e| anyhow::anyhow!("{e}"))?.delivered.max(1) as u64;
+    let delivery = message.info().map_err(anyhow::Error::from_boxed).context("a task without delivery info")?;
+    let delivery = delivery.delivered.max(1) as u64;
     let task: Task = match codec::decode(&message.payload) {
         Ok(task) => task,
         Err(err) => {
             tracing::error!(subject = %message.subject, error = %err, "undecodable task: terminating it (upgrade podmine?)");
-            message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            message.ack_with(AckKind::Term).await.map_err(anyhow::Error::from_boxed).context("term failed")?;
             return Ok(());
         }
     };
@@ -249,7 +233,7 @@ async fn settle(
     if let Some(pending) = shared.outbox.get(&result_id)? {
         publish_holding(shared, message, &pending, hard_stop).await?;
         shared.outbox.remove(&pending.message_id).await?;
-        return message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"));
+        return message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed");
     }
     let heartbeat = shared.settings.ack_wait / 3;
     loop {
@@ -278,12 +262,12 @@ async fn settle(
                 publish_holding(shared, message, &pending, hard_stop).await?;
                 shared.outbox.remove(&pending.message_id).await?;
                 pause_for_test(shared.settings.pause_before_ack.as_deref(), &pending).await?;
-                message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+                message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")?;
                 shared.counters.add_mined(&result.provenance.usage);
                 return Ok(());
             }
             Outcome::AlreadyDone => {
-                message.double_ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+                message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")?;
                 return Ok(());
             }
             Outcome::Failed(failure) => return fail(shared, message, &failure, hard_stop).await,
@@ -335,7 +319,7 @@ async fn progress(message: &jetstream::Message) {
 
 async fn nak(message: &jetstream::Message, delay: Duration) -> anyhow::Result<()> {
     let delay = (!delay.is_zero()).then_some(delay);
-    message.ack_with(AckKind::Nak(delay)).await.map_err(|e| anyhow::anyhow!("nak failed: {e}"))
+    message.ack_with(AckKind::Nak(delay)).await.map_err(anyhow::Error::from_boxed).context("nak failed")
 }
 
 async fn fail(
@@ -351,7 +335,7 @@ async fn fail(
         payload: codec::encode(failure)?,
     };
     publish_holding(shared, message, &pending, hard_stop).await?;
-    message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("term failed: {e}"))?;
+    message.ack_with(AckKind::Term).await.map_err(anyhow::Error::from_boxed).context("term failed")?;
     shared.counters.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

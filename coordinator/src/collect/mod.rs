@@ -2,17 +2,19 @@
 //! advisories, stores each segment's outcome once (duplicates are no-ops),
 //! and writes `out/<episode>.json` when every segment of the episode is settled.
 //! Messages are acked only after the store is flushed, so a crash re-reads
-//! them and the store absorbs the repeat.
+//! them and the store absorbs the repeat. [`output`] writes the files.
 
-use crate::output;
+pub mod output;
+
 use crate::store::{Recorded, Settled, Store};
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer};
 use futures::StreamExt;
 use protocol::{codec, streams, FailureRecord, MiningSpec, Provenance, Task, Usage, WorkKey};
+use runtime::clock::unix_now_ms;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug)]
@@ -67,7 +69,7 @@ pub async fn run(
     let mut collected = Collected::default();
     write_complete_episodes(store, settings, None, &mut collected)?;
     let mut last_snapshot = std::time::Instant::now() - SNAPSHOT_EVERY;
-    let mut outage = worker::outage::Outage::new("collecting");
+    let mut outage = runtime::Outage::new("collecting");
     loop {
         let mut touched = BTreeSet::new();
         let mut to_ack = Vec::new();
@@ -204,8 +206,4 @@ fn write_complete_episodes(
         }
     }
     Ok(())
-}
-
-pub fn unix_now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

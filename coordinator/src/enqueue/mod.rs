@@ -8,19 +8,29 @@
 //! an episode interrupted by a crash is published again and the server's dedup
 //! absorbs what was already queued; segments the server lost (see
 //! `reconcile`) are published again.
+//!
+//! Parts: [`prepare`] (one episode's files → the tasks to publish, given the
+//! store), [`publish`] (bounded in-flight publishing, PubAck classification),
+//! [`reconcile`] (segments the server lost), [`report`] (the summary printed
+//! at the end), [`progress`] (the bar).
 
-use crate::corpus;
-use crate::prepare::{self, Outcome, Prepared};
-use crate::progress::Progress;
-use crate::publish::{Acked, Publisher};
-use crate::reconcile;
-use crate::report::Summary;
+pub mod prepare;
+mod progress;
+pub mod publish;
+mod reconcile;
+pub mod report;
+
 use crate::store::Store;
 use anyhow::Context;
 use async_nats::jetstream;
+use prepare::{Outcome, Prepared};
+use progress::Progress;
+use publish::{Acked, Publisher};
+use report::Summary;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
+use transcripts::corpus;
 
 /// What `enqueue` needs to know.
 #[derive(Clone, Debug)]
@@ -97,7 +107,7 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
                         summary.unchanged_segments += u64::from(segments);
                         continue;
                     }
-                    Outcome::Unreadable { .. } => continue,
+                    Outcome::Unreadable => continue,
                     Outcome::Ready(prepared) => prepared,
                 };
                 summary.note_prepared(&prepared);

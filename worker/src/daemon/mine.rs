@@ -2,12 +2,16 @@
 //! JetStream delivery state: the consume loop turns outcomes into acks, and
 //! tests call this step directly.
 
-use crate::llm::{ChatRequest, LlmError};
-use crate::prompt::Prompt;
-use crate::repair;
-use crate::retry::RetryPolicy;
+use super::retry;
+use crate::answer::prompt::Prompt;
+use crate::answer::repair;
+use crate::llm::endpoints::Endpoints;
+use crate::llm::{ChatReply, ChatRequest, ErrorKind, LlmError};
+use crate::observe::Counters;
 use async_nats::jetstream;
 use protocol::{codec, subjects, FailureRecord, MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
+use runtime::Backoff;
+use std::sync::Arc;
 
 /// Asks per task for unusable output (invalid JSON, truncated) before the
 /// segment is failed with its raw output. Each ask uses another seed.
@@ -30,24 +34,25 @@ pub enum Outcome {
 /// What a worker needs to mine: its LLM client, prompt and identity.
 pub struct Miner {
     /// The LLM server(s) calls go to.
-    pub llm: std::sync::Arc<crate::endpoints::Endpoints>,
+    pub llm: Arc<Endpoints>,
     pub prompt: Prompt,
     pub spec: MiningSpec,
     pub worker_id: String,
-    pub retry: RetryPolicy,
+    /// Retries in place of a transient LLM error.
+    pub retry: Backoff,
     /// RESULTS, for "is this work already done?".
     pub results: jetstream::stream::Stream,
     /// Where LLM trouble is reported (liveness, so `status` shows backoff).
-    pub counters: std::sync::Arc<crate::liveness::Counters>,
+    pub counters: Arc<Counters>,
 }
 
 impl Miner {
     pub fn new(
-        llm: std::sync::Arc<crate::endpoints::Endpoints>,
+        llm: Arc<Endpoints>,
         prompt: Prompt,
         worker_id: String,
         results: jetstream::stream::Stream,
-        counters: std::sync::Arc<crate::liveness::Counters>,
+        counters: Arc<Counters>,
     ) -> Self {
         let spec = MiningSpec {
             prompt_hash: prompt.prompt_hash.clone(),
@@ -55,7 +60,7 @@ impl Miner {
             model: llm.primary().model.clone(),
             options: llm.primary().generation.fingerprint(),
         };
-        Self { llm, prompt, spec, worker_id, retry: RetryPolicy::default(), results, counters }
+        Self { llm, prompt, spec, worker_id, retry: retry::IN_PLACE, results, counters }
     }
 
     pub fn work_key(&self, task: &Task) -> WorkKey {
@@ -78,11 +83,9 @@ impl Miner {
             let request = self.prompt.request(&user, num_ctx, seed(&work_key, ask));
             let reply = match self.call_with_retries(&request).await {
                 Ok(reply) => reply,
-                Err(LlmError::Transient(reason)) => return Outcome::Retry(reason),
-                Err(LlmError::ModelMissing(reason)) => return Outcome::ModelMissing(reason),
-                Err(LlmError::Permanent(reason)) => {
-                    return self.failed(task, work_key, reason, last_raw, ask + 1, delivery, usage);
-                }
+                Err(err) if err.is_transient() => return Outcome::Retry(err.detail),
+                Err(err) if err.kind == ErrorKind::ModelMissing => return Outcome::ModelMissing(err.detail),
+                Err(err) => return self.failed(task, work_key, err.detail, last_raw, ask + 1, delivery, usage),
             };
             usage.add(&reply.usage);
             let provenance = |attempts| self.provenance(attempts, delivery, usage);
@@ -147,18 +150,18 @@ impl Miner {
     }
 
     /// One LLM call, retried in place for transient errors within the budget.
-    async fn call_with_retries(&self, request: &ChatRequest<'_>) -> Result<crate::llm::ChatReply, LlmError> {
+    async fn call_with_retries(&self, request: &ChatRequest<'_>) -> Result<ChatReply, LlmError> {
         let mut delays = self.retry.delays();
         loop {
             match self.llm.chat(request).await {
-                Err(LlmError::Transient(reason)) => {
-                    self.counters.llm_failed(&reason);
+                Err(err) if err.is_transient() => {
+                    self.counters.llm_failed(&err.detail);
                     match delays.next() {
                         Some(delay) => {
-                            tracing::warn!(%reason, retry_in = ?delay, "LLM call failed; backing off");
+                            tracing::warn!(reason = %err.detail, retry_in = ?delay, "LLM call failed; backing off");
                             tokio::time::sleep(delay).await;
                         }
-                        None => return Err(LlmError::Transient(reason)),
+                        None => return Err(err),
                     }
                 }
                 other => {

@@ -2,13 +2,13 @@
 //! to another format when the preferred file is unreadable), segment, and
 //! compare with what the store says was enqueued before.
 
-use crate::corpus::EpisodeFiles;
-use crate::publish::OutgoingTask;
-use crate::segmenter;
+use super::publish::OutgoingTask;
 use crate::store::{EpisodeRecord, SegmentRecord, Store};
-use crate::transcript::{self, Format};
 use protocol::{EpisodeId, Task};
 use std::path::{Path, PathBuf};
+use transcripts::corpus::EpisodeFiles;
+use transcripts::segmenter;
+use transcripts::transcript::{self, Format};
 
 /// An episode ready to publish.
 #[derive(Debug)]
@@ -30,15 +30,11 @@ pub struct Prepared {
 pub enum Outcome {
     /// Already enqueued from the same bytes with the same settings.
     Unchanged {
-        id: EpisodeId,
-        format_hint: PathBuf,
         segments: u32,
     },
     Ready(Box<Prepared>),
     /// No candidate file could be read.
-    Unreadable {
-        id: EpisodeId,
-    },
+    Unreadable,
 }
 
 /// A file that could not be read, and why.
@@ -89,11 +85,7 @@ pub fn prepare(
         if let Some(old) = &previous {
             let same = old.file_hash == file_hash && old.segment_seconds == segment_seconds;
             if same && old.source_path == source_path && lost.is_empty() {
-                return Ok(Outcome::Unchanged {
-                    id: episode.id.clone(),
-                    format_hint: candidate.clone(),
-                    segments: old.segment_count,
-                });
+                return Ok(Outcome::Unchanged { segments: old.segment_count });
             }
         }
         let transcript = match transcript::read(candidate, &bytes) {
@@ -158,7 +150,7 @@ pub fn prepare(
             warnings: transcript.warnings,
         })));
     }
-    Ok(Outcome::Unreadable { id: episode.id.clone() })
+    Ok(Outcome::Unreadable)
 }
 
 /// `show/101_Some_Title` → `101 Some Title`.

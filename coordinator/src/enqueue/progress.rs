@@ -1,7 +1,7 @@
 //! Progress of long operations: a bar on a terminal, a line every few seconds
 //! in logs (launchd, CI), so a long run is never silent.
 
-use crate::report::Summary;
+use super::report::Summary;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -2,10 +2,10 @@
 //! text are checked against the file itself (read here independently).
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use coordinator::segmenter;
-use coordinator::transcript::{self, timeline::speaking_ms, Format, Transcript};
 use protocol::{timestamp::parse_clock, EpisodeId, Segment};
 use std::path::{Path, PathBuf};
+use transcripts::segmenter;
+use transcripts::transcript::{self, timeline::speaking_ms, Format, Transcript};
 
 fn corpus() -> PathBuf {
     let dir = std::env::var_os("PODMINE_CORPUS")
@@ -59,7 +59,7 @@ fn assert_segments_cover(segments: &[Segment], transcript: &Transcript) {
 
 #[test]
 fn every_file_in_the_corpus_is_read() {
-    let scan = coordinator::corpus::scan(&corpus()).unwrap();
+    let scan = transcripts::corpus::scan(&corpus()).unwrap();
     let files: Vec<_> = scan.episodes.iter().flat_map(|e| e.candidates.iter()).collect();
     assert!(files.len() >= 60, "only {} transcript files found", files.len());
     for relative in files {

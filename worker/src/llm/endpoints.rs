@@ -1,13 +1,16 @@
 //! The LLM servers one worker calls (`--llm A --llm B`: two servers on one
 //! Mac, or a GPU box beside it). Each has its own in-flight limit (fixed or
-//! tuned, see [`crate::tune`]); a call goes to the endpoint with the fewest
+//! tuned, see [`super::tune`]); a call goes to the endpoint with the fewest
 //! outstanding calls relative to its measured rate; an endpoint that stops
-//! answering is skipped, then tried again after a backoff (1 s, doubling to
-//! a minute) while the others carry the load.
+//! answering is skipped, then tried again after a backoff ([`SKIPPED`]) while
+//! the others carry the load. Each endpoint keeps its call latency histogram
+//! (the metrics show it).
 
-use crate::llm::{ChatReply, ChatRequest, LlmClient, LlmError};
-use crate::tune::{CallOutcome, Controller, Point, Sample};
-use std::collections::BTreeMap;
+use super::tune::{CallOutcome, Controller, Sample};
+use super::{ChatReply, ChatRequest, ErrorKind, LlmClient, LlmError};
+use prometheus_client::metrics::histogram::Histogram;
+use protocol::liveness::{CurvePoint, EndpointRecord};
+use runtime::backoff::{Backoff, Delays};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -32,13 +35,17 @@ impl std::str::FromStr for Concurrency {
     }
 }
 
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long an unreachable endpoint is skipped: 1 s, doubling to a minute.
+pub const SKIPPED: Backoff = Backoff::exponential(Duration::from_secs(1), Duration::from_secs(60));
+
+/// Upper bounds (seconds) of the call latency buckets: local LLM calls take
+/// from a tenth of a second (a tiny model) to minutes (a big one, queued).
+const LATENCY_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0];
 
 struct Endpoint {
     client: LlmClient,
     state: Mutex<State>,
-    latency: crate::metrics::Histogram,
+    latency: Histogram,
 }
 
 struct State {
@@ -46,19 +53,7 @@ struct State {
     outstanding: usize,
     /// Skipped until then after failing to connect.
     dead_until: Option<Instant>,
-    backoff: Duration,
-}
-
-/// What `status` shows of one endpoint.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EndpointStatus {
-    pub url: String,
-    pub auto: bool,
-    pub limit: usize,
-    pub outstanding: usize,
-    pub unreachable: bool,
-    /// Measured output tokens/s and p95 latency at each limit tried.
-    pub curve: BTreeMap<usize, Point>,
+    skipped_for: Delays,
 }
 
 pub struct Endpoints {
@@ -98,9 +93,9 @@ impl Endpoints {
                     },
                     outstanding: 0,
                     dead_until: None,
-                    backoff: FIRST_BACKOFF,
+                    skipped_for: SKIPPED.delays(),
                 }),
-                latency: crate::metrics::Histogram::default(),
+                latency: Histogram::new(LATENCY_BUCKETS),
             })
             .collect();
         Self { endpoints, freed: Notify::new() }
@@ -163,24 +158,24 @@ impl Endpoints {
         let started = Instant::now();
         let reply = endpoint.client.chat(request).await;
         let finished = Instant::now();
-        endpoint.latency.observe(finished.duration_since(started));
+        endpoint.latency.observe(finished.duration_since(started).as_secs_f64());
         let (outcome, output_tokens) = match &reply {
             Ok(reply) => (CallOutcome::Answered, reply.usage.output_tokens),
-            Err(err) if err.is_overload() => (CallOutcome::Overloaded, 0),
+            Err(err) if err.kind == ErrorKind::Overloaded => (CallOutcome::Overloaded, 0),
             Err(_) => (CallOutcome::Failed, 0),
         };
         let mut state = lock(&endpoint.state);
         match &reply {
-            Err(err) if err.is_unreachable() && self.endpoints.len() > 1 => {
+            Err(err) if err.kind == ErrorKind::Unreachable && self.endpoints.len() > 1 => {
+                let skip = state.skipped_for.next().unwrap_or(SKIPPED.max);
                 if state.dead_until.is_none() {
-                    tracing::warn!(endpoint = %endpoint.client.endpoint, retry_in = ?state.backoff,
+                    tracing::warn!(endpoint = %endpoint.client.endpoint, retry_in = ?skip,
                         "LLM endpoint unreachable: sending calls to the others");
                 }
-                state.dead_until = Some(finished + state.backoff);
-                state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+                state.dead_until = Some(finished + skip);
             }
             Ok(_) if state.dead_until.take().is_some() => {
-                state.backoff = FIRST_BACKOFF;
+                state.skipped_for.reset();
                 tracing::info!(endpoint = %endpoint.client.endpoint, "LLM endpoint answers again");
             }
             _ => {}
@@ -204,27 +199,41 @@ impl Endpoints {
                 }
             }
         }
-        Err(first_error.unwrap_or_else(|| LlmError::Permanent("no LLM endpoint given".into())))
+        Err(first_error.unwrap_or_else(|| LlmError::new(ErrorKind::BadRequest, "no LLM endpoint given")))
     }
 
     /// Each endpoint's call latency histogram, for the metrics.
-    pub fn latencies(&self) -> impl Iterator<Item = (&str, &crate::metrics::Histogram)> {
+    pub fn latencies(&self) -> impl Iterator<Item = (&str, &Histogram)> {
         self.endpoints.iter().map(|e| (e.client.endpoint.as_str(), &e.latency))
     }
 
-    pub fn status(&self) -> Vec<EndpointStatus> {
+    /// Each endpoint as the liveness record and the metrics show it.
+    pub fn status(&self) -> Vec<EndpointRecord> {
         self.endpoints
             .iter()
             .map(|endpoint| {
                 let state = lock(&endpoint.state);
-                EndpointStatus {
+                EndpointRecord {
                     url: endpoint.client.endpoint.clone(),
                     auto: state.controller.is_auto(),
-                    limit: state.controller.limit(),
-                    outstanding: state.outstanding,
+                    limit: state.controller.limit() as u64,
+                    outstanding: state.outstanding as u64,
                     // Set by a failed connection, cleared only by an answer.
                     unreachable: state.dead_until.is_some(),
-                    curve: state.controller.curve().clone(),
+                    curve: state
+                        .controller
+                        .curve()
+                        .iter()
+                        .map(|(calls, p)| {
+                            let point = CurvePoint {
+                                output_tokens_per_s: p.output_tokens_per_s,
+                                calls_per_s: p.calls_per_s,
+                                p95_latency_ms: p.p95_latency_ms,
+                                windows: p.windows,
+                            };
+                            (*calls as u64, point)
+                        })
+                        .collect(),
                 }
             })
             .collect()

@@ -3,11 +3,11 @@
 //! then every 30 s, then when it is back, instead of a line per attempt.
 //! Used by the worker's loop and by the coordinator's collector.
 
+use crate::backoff::{Backoff, Delays};
 use std::time::{Duration, Instant};
 
-/// Pause after a failed attempt, doubling up to [`MAX_PAUSE`].
-const FIRST_PAUSE: Duration = Duration::from_millis(250);
-const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// Pause after a failed attempt: 250 ms, doubling up to 5 s.
+pub const PAUSES: Backoff = Backoff::exponential(Duration::from_millis(250), Duration::from_secs(5));
 /// How often a continuing outage is mentioned again.
 const REMIND_EVERY: Duration = Duration::from_secs(30);
 
@@ -17,12 +17,12 @@ pub struct Outage {
     what: &'static str,
     since: Option<Instant>,
     last_said: Option<Instant>,
-    pause: Duration,
+    pauses: Delays,
 }
 
 impl Outage {
     pub fn new(what: &'static str) -> Self {
-        Self { what, since: None, last_said: None, pause: FIRST_PAUSE }
+        Self { what, since: None, last_said: None, pauses: PAUSES.delays() }
     }
 
     /// Records a failed attempt, says so if due, and waits before the next one.
@@ -37,8 +37,7 @@ impl Outage {
                 since.elapsed().as_secs()
             );
         }
-        tokio::time::sleep(self.pause).await;
-        self.pause = (self.pause * 2).min(MAX_PAUSE);
+        tokio::time::sleep(self.pauses.next().unwrap_or(PAUSES.max)).await;
     }
 
     /// An attempt worked: ends the outage, if there was one.
@@ -46,7 +45,7 @@ impl Outage {
         if let Some(since) = self.since.take() {
             tracing::info!("NATS answers again after {} s: {}", since.elapsed().as_secs(), self.what);
             self.last_said = None;
-            self.pause = FIRST_PAUSE;
+            self.pauses.reset();
         }
     }
 
@@ -73,6 +72,6 @@ mod tests {
         assert!(!outage.ongoing());
         let again = tokio::time::Instant::now();
         outage.failed("down").await;
-        assert_eq!(again.elapsed(), FIRST_PAUSE);
+        assert_eq!(again.elapsed(), PAUSES.first);
     }
 }

@@ -1,7 +1,7 @@
 //! The summary `enqueue` prints at the end: what was read, per format, what
 //! was published, and every file that was skipped, unused or unreadable.
 
-use crate::prepare::{BadFile, Prepared};
+use super::prepare::{BadFile, Prepared};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;

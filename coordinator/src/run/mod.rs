@@ -3,13 +3,21 @@
 //! progress, and returns when every segment is settled. Interrupted (Ctrl-C
 //! or a crash), it leaves everything resumable: run it again to continue.
 
+//!
+//! The one place the coordinator and the worker meet: the local worker runs
+//! in this process with typed [`worker::Settings`] and the coordinator's own
+//! NATS connection, through the same `worker::run` the daemon calls.
+
+mod embedded;
+
 use crate::collect::{self, CollectSettings};
-use crate::embedded::{self, EmbeddedNats};
 use crate::enqueue::{self, EnqueueSettings, Target};
 use crate::store::Store;
 use anyhow::Context;
+use embedded::EmbeddedNats;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -24,8 +32,8 @@ pub struct RunSettings {
     pub nats: Option<String>,
     pub nats_auth: protocol::connect::NatsAuth,
     pub segment_seconds: u64,
-    /// Arguments for the local worker (`worker run …` flags after `--nats`).
-    pub worker_args: Vec<String>,
+    /// How the local worker mines.
+    pub worker: worker::Settings,
 }
 
 /// How a run ended.
@@ -50,17 +58,7 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
             (Some(server), url)
         }
     };
-    let mut worker_argv =
-        vec!["worker".to_owned(), "run".to_owned(), "--nats".to_owned(), url.clone(), "--data-dir".to_owned()];
-    worker_argv.push(settings.data_dir.join("worker").display().to_string());
-    worker_argv.extend(settings.nats_auth.to_args());
-    worker_argv.extend(settings.worker_args.iter().cloned());
-    let worker::cli::Command::Run(worker_args) =
-        <worker::cli::Cli as clap::Parser>::try_parse_from(&worker_argv)?.command
-    else {
-        anyhow::bail!("internal: `worker run` arguments parsed as another command");
-    };
-    worker::check_llm(&worker_args).await?;
+    worker::check_llm(&settings.worker).await?;
     let nats = protocol::connect::NatsArgs { url: url.clone(), auth: settings.nats_auth.clone() };
     let js = crate::nats::connect(&nats).await?;
     let summary = enqueue::run(
@@ -69,8 +67,15 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     )
     .await?;
     eprint!("{summary}");
+    let worker_dir = settings.data_dir.join("worker");
+    let connections = worker::Connections {
+        js: js.clone(),
+        outbox: worker::Outbox::open(&worker_dir)
+            .with_context(|| format!("cannot open the local worker's outbox in {}", worker_dir.display()))?,
+        llm: Arc::new(settings.worker.llm_endpoints()?),
+    };
     let worker_cancel = CancellationToken::new();
-    let worker = tokio::spawn(worker::run(worker_args, worker_cancel.clone()));
+    let worker = tokio::spawn(worker::run(settings.worker.clone(), connections, worker_cancel.clone()));
     let progress = tokio::spawn(show_progress(store.clone(), cancel.clone()));
     let snapshot = Some(settings.data_dir.join("status.json"));
     let collect_settings = CollectSettings { out: settings.out.clone(), follow: false, snapshot };

@@ -1,0 +1,71 @@
+//! The output: `out/<episode id>.json` per finished episode, written
+//! atomically (temp file + rename), and one line per segment for `export
+//! --jsonl`. The shapes are `protocol::output`'s types (the published schema).
+
+use crate::store::{EpisodeRecord, Settled, Store};
+use anyhow::Context;
+use protocol::output::{EpisodeFile, EpisodeInfo, EpisodeRef, ExportLine, SegmentEntry};
+use protocol::EpisodeId;
+use std::path::{Path, PathBuf};
+
+/// Where an episode's file goes: `<out>/<episode id>.json` (ids keep their folders).
+pub fn episode_path(out: &Path, id: &EpisodeId) -> PathBuf {
+    out.join(format!("{}.json", id.as_str()))
+}
+
+/// One segment as it appears in the output.
+pub fn segment_entry(settled: &Settled) -> SegmentEntry {
+    match settled {
+        Settled::Mined(result) => SegmentEntry::mined(result),
+        Settled::Failed(failure) => SegmentEntry::failed(failure),
+    }
+}
+
+/// The whole episode, if every segment is settled.
+pub fn episode_file(store: &Store, id: &EpisodeId, record: &EpisodeRecord) -> anyhow::Result<Option<EpisodeFile>> {
+    if store.settled_in_episode(id) < record.segment_count as usize {
+        return Ok(None);
+    }
+    let segments = store.episode_outcomes(id)?.iter().map(segment_entry).collect();
+    let episode = EpisodeInfo {
+        id: id.as_str().to_owned(),
+        source_path: record.source_path.clone(),
+        title: record.title.clone(),
+        format: record.format.clone(),
+    };
+    Ok(Some(EpisodeFile { episode, segments }))
+}
+
+/// Writes the episode file atomically if the episode is complete; true if written.
+pub fn write_episode(store: &Store, out: &Path, id: &EpisodeId, record: &EpisodeRecord) -> anyhow::Result<bool> {
+    let Some(file) = episode_file(store, id, record)? else { return Ok(false) };
+    let path = episode_path(out, id);
+    let dir = path.parent().context("output path has no folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let temp = path.with_extension("json.tmp");
+    std::fs::write(&temp, serde_json::to_vec_pretty(&file)?)
+        .with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, &path).with_context(|| format!("cannot move {} into place", path.display()))?;
+    store.mark_complete(id)?;
+    Ok(true)
+}
+
+/// `export --jsonl`: every settled segment, one line each, episode by episode.
+pub fn export_jsonl(store: &Store, writer: &mut dyn std::io::Write) -> anyhow::Result<u64> {
+    let mut lines = 0;
+    for (id, record) in store.episodes()? {
+        let episode = EpisodeRef {
+            id: id.as_str().to_owned(),
+            source_path: record.source_path.clone(),
+            title: record.title.clone(),
+        };
+        for settled in store.episode_outcomes(&id)? {
+            let line = ExportLine { segment: segment_entry(&settled), episode: episode.clone() };
+            serde_json::to_writer(&mut *writer, &line)?;
+            writer.write_all(b"\n")?;
+            lines += 1;
+        }
+    }
+    writer.flush()?;
+    Ok(lines)
+}

@@ -1,0 +1,269 @@
+//! The output users parse: `out/<episode id>.json` ([`EpisodeFile`]) and the
+//! lines of `coordinator export --jsonl` ([`ExportLine`]). One type each for
+//! the writer (the coordinator) and every reader (tests, the users' tools);
+//! the JSON Schema generated from them is published as
+//! `deploy/schemas/episode-file.schema.json` and `export-line.schema.json`.
+//!
+//! The mined object keeps the shape of the schema in use (podmine's default,
+//! or the users' `miner_output.v1`): it is carried as JSON, not re-typed here.
+
+use crate::result::{FailureRecord, Provenance, SegmentResult};
+use crate::timestamp::format_hms;
+use crate::Task;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One finished episode: every segment, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EpisodeFile {
+    pub episode: EpisodeInfo,
+    /// Every segment of the episode, by index from 0, each once.
+    pub segments: Vec<SegmentEntry>,
+}
+
+/// Which episode, and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EpisodeInfo {
+    /// The episode id: the transcript's path relative to the corpus root, without extension.
+    pub id: String,
+    /// The transcript file used, relative to the corpus root.
+    pub source_path: String,
+    pub title: String,
+    /// The transcript format it was read as (e.g. `srt`, `whisper-json`).
+    pub format: String,
+}
+
+/// One segment and what became of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SegmentEntry {
+    /// Position in the episode, from 0.
+    pub index: u32,
+    /// Start, `HH:MM:SS`.
+    pub t0: String,
+    /// End, `HH:MM:SS`.
+    pub t1: String,
+    /// The transcript had no (or sparse) times: these were estimated.
+    pub times_estimated: bool,
+    /// Who speaks first, when the transcript says.
+    pub speaker: Option<String>,
+    pub text: String,
+    #[serde(flatten)]
+    pub outcome: SegmentOutcome,
+    pub provenance: ProvenanceInfo,
+}
+
+/// `status` says which: a mined object, or a failure with its reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum SegmentOutcome {
+    Mined {
+        /// The validated, repaired answer in the shape of the schema in use.
+        mined: serde_json::Value,
+        /// What validation repaired or dropped, one line each.
+        repairs: Vec<String>,
+    },
+    Failed {
+        failure: FailureInfo,
+    },
+}
+
+/// Why a segment could not be mined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FailureInfo {
+    pub reason: String,
+    /// The model's last answer, when there was one.
+    pub raw_output: Option<String>,
+}
+
+/// Who mined it, with what, and what it cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProvenanceInfo {
+    pub model: String,
+    pub prompt_hash: String,
+    pub schema_hash: String,
+    /// `host/pid` of the worker (`coordinator` for a give-up the server reported).
+    pub worker: String,
+    /// LLM calls made for the segment (asks plus re-asks).
+    pub attempts: u32,
+    /// The task's delivery count when it was settled.
+    pub delivery: u64,
+    pub prompt_tokens: u64,
+    pub cached_prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub prefill_ms: u64,
+    pub decode_ms: u64,
+    pub queue_ms: u64,
+    pub total_ms: u64,
+}
+
+/// One line of `export --jsonl`: a segment entry and its episode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExportLine {
+    #[serde(flatten)]
+    pub segment: SegmentEntry,
+    pub episode: EpisodeRef,
+}
+
+/// The episode a line belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EpisodeRef {
+    pub id: String,
+    pub source_path: String,
+    pub title: String,
+}
+
+impl SegmentEntry {
+    pub fn mined(result: &SegmentResult) -> Self {
+        // Workers publish validated JSON; anything else would be a bug, shown as null.
+        let mined = serde_json::from_str(&result.mined_json).unwrap_or(serde_json::Value::Null);
+        let outcome = SegmentOutcome::Mined { mined, repairs: result.repairs.clone() };
+        Self::of(&result.task, outcome, &result.provenance)
+    }
+
+    pub fn failed(failure: &FailureRecord) -> Self {
+        let outcome = SegmentOutcome::Failed {
+            failure: FailureInfo { reason: failure.reason.clone(), raw_output: failure.raw_output.clone() },
+        };
+        Self::of(&failure.task, outcome, &failure.provenance)
+    }
+
+    fn of(task: &Task, outcome: SegmentOutcome, provenance: &Provenance) -> Self {
+        let segment = &task.segment;
+        Self {
+            index: segment.index,
+            t0: format_hms(segment.t0_ms),
+            t1: format_hms(segment.t1_ms),
+            times_estimated: segment.times_estimated,
+            speaker: segment.speaker.clone(),
+            text: segment.text.clone(),
+            outcome,
+            provenance: ProvenanceInfo::from(provenance),
+        }
+    }
+}
+
+impl From<&Provenance> for ProvenanceInfo {
+    fn from(p: &Provenance) -> Self {
+        Self {
+            model: p.spec.model.clone(),
+            prompt_hash: p.spec.prompt_hash.clone(),
+            schema_hash: p.spec.schema_hash.clone(),
+            worker: p.worker.clone(),
+            attempts: p.attempts,
+            delivery: p.delivery,
+            prompt_tokens: p.usage.prompt_tokens,
+            cached_prompt_tokens: p.usage.cached_prompt_tokens,
+            output_tokens: p.usage.output_tokens,
+            prefill_ms: p.usage.prefill_ms,
+            decode_ms: p.usage.decode_ms,
+            queue_ms: p.usage.queue_ms,
+            total_ms: p.usage.total_ms,
+        }
+    }
+}
+
+/// The published JSON Schemas, by file name under `deploy/schemas/`.
+pub fn schemas() -> [(&'static str, serde_json::Value); 2] {
+    [
+        ("episode-file.schema.json", schemars::schema_for!(EpisodeFile).to_value()),
+        ("export-line.schema.json", schemars::schema_for!(ExportLine).to_value()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::{MiningSpec, Usage, WorkKey};
+    use crate::{ContentHash, EpisodeId, Segment};
+
+    fn task() -> Task {
+        Task {
+            segment: Segment {
+                episode: EpisodeId::parse("show/ep-1").expect("id"),
+                index: 3,
+                t0_ms: 61_000,
+                t1_ms: 92_500,
+                speaker: Some("Jerod Santo".into()),
+                text: "Git push deploys are back.".into(),
+                times_estimated: false,
+            },
+            episode_title: "Ep 1".into(),
+            source_path: "show/ep-1.md".into(),
+            episode_segments: 10,
+            generation: 0,
+        }
+    }
+
+    fn provenance() -> Provenance {
+        Provenance {
+            spec: MiningSpec {
+                prompt_hash: "p".into(),
+                schema_hash: "s".into(),
+                model: "m".into(),
+                options: "{}".into(),
+            },
+            worker: "mac/1".into(),
+            attempts: 2,
+            delivery: 1,
+            usage: Usage { prompt_tokens: 900, output_tokens: 120, decode_ms: 1500, ..Usage::default() },
+        }
+    }
+
+    fn entries() -> [SegmentEntry; 2] {
+        let mined = SegmentResult {
+            task: task(),
+            work_key: WorkKey(ContentHash::of_bytes(b"w")),
+            mined_json: r#"{"claims":[{"claim":"deploys are back"}],"jargon":[],"people":[],"mental_models":[]}"#
+                .into(),
+            repairs: vec!["filled a missing timestamp".into()],
+            provenance: provenance(),
+        };
+        let failed = FailureRecord {
+            task: task(),
+            work_key: WorkKey(ContentHash::of_bytes(b"w")),
+            reason: "unusable output after 3 asks".into(),
+            raw_output: Some("{not json".into()),
+            provenance: provenance(),
+        };
+        [SegmentEntry::mined(&mined), SegmentEntry::failed(&failed)]
+    }
+
+    #[test]
+    fn an_episode_file_round_trips_through_its_json() {
+        let file = EpisodeFile {
+            episode: EpisodeInfo {
+                id: "show/ep-1".into(),
+                source_path: "show/ep-1.md".into(),
+                title: "Ep 1".into(),
+                format: "markdown".into(),
+            },
+            segments: entries().to_vec(),
+        };
+        let json = serde_json::to_string_pretty(&file).expect("encode");
+        assert_eq!(serde_json::from_str::<EpisodeFile>(&json).expect("decode"), file);
+        // The shape users parse: flat segment fields, `status` beside them.
+        let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        let first = &value["segments"][0];
+        assert_eq!((first["status"].as_str(), first["t0"].as_str()), (Some("mined"), Some("00:01:01")));
+        assert_eq!(first["mined"]["claims"][0]["claim"], "deploys are back");
+        assert_eq!(value["segments"][1]["failure"]["raw_output"], "{not json");
+        assert_eq!(first["provenance"]["output_tokens"], 120);
+    }
+
+    #[test]
+    fn an_export_line_round_trips_through_its_json() {
+        for segment in entries() {
+            let line = ExportLine {
+                segment,
+                episode: EpisodeRef {
+                    id: "show/ep-1".into(),
+                    source_path: "show/ep-1.md".into(),
+                    title: "Ep 1".into(),
+                },
+            };
+            let json = serde_json::to_string(&line).expect("encode");
+            assert!(!json.contains('\n'), "one line: {json}");
+            assert_eq!(serde_json::from_str::<ExportLine>(&json).expect("decode"), line);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! # runtime: what both binaries need from the machine they run on
+//!
+//! Not podmine's contracts (those are in `protocol`), but the few general
+//! helpers the worker and the coordinator share, so neither depends on the
+//! other for them.
+//!
+//! ## Layout
+//! - [`backoff`]: [`Backoff`], the one retry policy every wait loop uses (the
+//!   only module that names the `backoff` crate).
+//! - [`outage`]: waiting out NATS outages with backoff and few log lines.
+//! - [`shutdown`]: SIGTERM/SIGINT as a graceful stop.
+//! - [`clock`]: wall-clock milliseconds, as records and stores keep them.
+//! - [`logging`]: the tracing set-up both binaries share (colour only on a terminal).
+
+pub mod backoff;
+pub mod clock;
+pub mod logging;
+pub mod outage;
+pub mod shutdown;
+
+pub use backoff::Backoff;
+pub use outage::Outage;
