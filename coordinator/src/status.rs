@@ -28,6 +28,10 @@ pub struct Status {
     pub failures: BTreeMap<String, u64>,
     /// Average per settled segment: where its time went, and its prompt tokens.
     pub per_segment: PerSegment,
+    /// While the collector replays outcomes its store has not applied yet
+    /// (a new, deleted or restored store): messages still to replay.
+    #[serde(default)]
+    pub catching_up: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -95,12 +99,7 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
     let (one, _) = rate_over(store, now, 60_000)?;
     let (five, five_tokens) = rate_over(store, now, 300_000)?;
     let (fifteen, _) = rate_over(store, now, 900_000)?;
-    let mut failures = BTreeMap::new();
-    if counters.failed > 0 {
-        for failure in store.failures()? {
-            *failures.entry(failure.reason.chars().take(80).collect()).or_default() += 1;
-        }
-    }
+    let failures = store.failure_reasons()?;
     let average = |sum: u64| if settled > 0 { sum as f64 / settled as f64 } else { 0.0 };
     let usage = counters.usage;
     let (tasks, workers) = match js {
@@ -122,6 +121,7 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         workers,
         queue: Queue { reachable: tasks.is_some(), tasks },
         failures,
+        catching_up: None,
         per_segment: PerSegment {
             queue_ms: average(usage.queue_ms),
             prefill_ms: average(usage.prefill_ms),
@@ -158,8 +158,9 @@ async fn live_workers(js: &jetstream::Context) -> Vec<WorkerRecord> {
 
 /// Writes the store's view (no live parts) where `status` finds it while a
 /// collector holds the store.
-pub async fn write_snapshot(store: &Store, path: &Path) -> anyhow::Result<()> {
-    let status = gather(store, None).await?;
+pub async fn write_snapshot(store: &Store, path: &Path, catching_up: Option<u64>) -> anyhow::Result<()> {
+    let mut status = gather(store, None).await?;
+    status.catching_up = catching_up;
     let temp = path.with_extension("json.tmp");
     std::fs::write(&temp, serde_json::to_vec(&status)?)?;
     std::fs::rename(temp, path)?;
@@ -209,6 +210,9 @@ pub fn render(status: &Status) -> String {
         Some(tasks) => format!("queue: {tasks} task(s)\n"),
         None => "queue: no NATS server answered: live figures (queue, workers) are missing\n".to_owned(),
     };
+    if let Some(left) = status.catching_up {
+        out += &format!("collector: catching up with the streams, {left} message(s) to replay (no LLM calls)\n");
+    }
     out += &format!("workers: {}\n", status.workers.len());
     out += &workers_table(&status.workers, status.as_of_unix_ms / 1000);
     if !status.failures.is_empty() {

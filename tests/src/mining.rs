@@ -114,15 +114,15 @@ impl Mining {
         stream.info().await.expect("info").state.messages
     }
 
-    /// Liveness records in the workers' KV bucket (JSON values).
-    pub async fn live_workers(&self) -> Vec<serde_json::Value> {
-        let Ok(store) = self.js().await.get_key_value("podmine_workers").await else { return Vec::new() };
+    /// Liveness records in the workers' KV bucket, read with the type workers write.
+    pub async fn live_workers(&self) -> Vec<protocol::liveness::WorkerRecord> {
+        let Ok(store) = self.js().await.get_key_value(protocol::liveness::BUCKET).await else { return Vec::new() };
         let Ok(keys) = store.keys().await else { return Vec::new() };
         let keys: Vec<String> = keys.try_collect().await.unwrap_or_default();
         let mut out = Vec::new();
         for key in keys {
             if let Ok(Some(value)) = store.get(&key).await {
-                out.extend(serde_json::from_slice(&value).ok());
+                out.push(serde_json::from_slice(&value).expect("a worker record"));
             }
         }
         out

@@ -40,9 +40,7 @@ async fn two_workers_mine_exactly_once_through_a_kill_9_and_stop_cleanly_on_sigt
     let live = mining.live_workers().await;
     assert_eq!(live.len(), 2, "both workers report liveness: {live:?}");
     assert!(
-        live.iter().all(|w| w["identity"]["model"] == MODEL
-            && w["identity"]["concurrency"] == "3"
-            && w["concurrency_limit"] == 3),
+        live.iter().all(|w| w.identity.model == MODEL && w.identity.concurrency == "3" && w.concurrency_limit == 3),
         "{live:?}"
     );
     a.kill().unwrap(); // SIGKILL, mid-call: both workers keep 3 calls in flight

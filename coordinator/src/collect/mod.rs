@@ -1,20 +1,30 @@
-//! `coordinator collect`: consumes RESULTS, FAILED and the MAX_DELIVERIES
-//! advisories, stores each segment's outcome once (duplicates are no-ops),
-//! and writes `out/<episode>.json` when every segment of the episode is settled.
-//! Messages are acked only after the store is flushed, so a crash re-reads
-//! them and the store absorbs the repeat. [`output`] writes the files.
+//! `coordinator collect`: reads RESULTS, FAILED and the MAX_DELIVERIES
+//! advisories ([`reader`]), stores each segment's outcome once (duplicates
+//! are no-ops), and writes `out/<episode>.json` ([`output`]) when every
+//! segment of the episode is settled.
+//!
+//! The store, not a server-side consumer, is the truth of what was
+//! collected: each batch of outcomes is written in one transaction with the
+//! stream positions it came from, then flushed; the readers start after
+//! those positions. So a crash re-reads at most the batch it lost, and an
+//! empty, deleted or older store (a new disk, a restore from yesterday)
+//! catches up from the streams by itself, with no LLM call. Batches are as
+//! large as what has arrived (up to [`BATCH`]): the rate is bounded by the
+//! store, not by round trips.
 
 pub mod output;
+mod reader;
 
-use crate::store::{Recorded, Settled, Store};
+use crate::store::{Incoming, Recorded, Store};
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer};
-use futures::StreamExt;
-use protocol::{codec, streams, FailureRecord, MiningSpec, Provenance, Task, Usage, WorkKey};
+use async_nats::jetstream;
+use protocol::streams;
+use reader::Read;
 use runtime::clock::unix_now_ms;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug)]
@@ -30,8 +40,22 @@ pub struct CollectSettings {
 /// How often the status snapshot is rewritten.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
-/// Messages taken per fetch.
-const BATCH: usize = 256;
+/// Most outcomes written in one transaction (and flushed with one fsync).
+const BATCH: usize = 2_048;
+
+/// Messages the readers may hold ahead of the store.
+const READ_AHEAD: usize = 4_096;
+
+/// The streams outcomes come from, in the order they are read.
+const STREAMS: [&str; 3] = [streams::RESULTS, streams::FAILED, streams::ADVISORIES];
+
+/// Consumers of versions that acknowledged what they collected; the store's
+/// positions replace them.
+const RETIRED_CONSUMERS: [(&str, &str); 3] = [
+    (streams::RESULTS, "podmine-collector-results"),
+    (streams::FAILED, "podmine-collector-failed"),
+    (streams::ADVISORIES, "podmine-collector-advisories"),
+];
 
 /// What one collect run did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,19 +66,6 @@ pub struct Collected {
     pub episodes_written: u64,
 }
 
-fn consumer_config(name: &str) -> pull::Config {
-    pull::Config {
-        durable_name: Some(name.into()),
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ..Default::default()
-    }
-}
-
-async fn consumer(js: &jetstream::Context, stream: &str, name: &str) -> anyhow::Result<PullConsumer> {
-    let stream = js.get_stream(stream).await.with_context(|| format!("stream {stream} is missing"))?;
-    Ok(stream.get_or_create_consumer(name, consumer_config(name)).await?)
-}
-
 /// Collects until everything enqueued is settled (or forever with `follow`), or `cancel`.
 pub async fn run(
     js: &jetstream::Context,
@@ -62,131 +73,137 @@ pub async fn run(
     settings: &CollectSettings,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Collected> {
-    let results = consumer(js, streams::RESULTS, "podmine-collector-results").await?;
-    let failed = consumer(js, streams::FAILED, "podmine-collector-failed").await?;
-    let advisories = consumer(js, streams::ADVISORIES, "podmine-collector-advisories").await?;
-    let tasks = js.get_stream(streams::TASKS).await?;
+    for (stream, name) in RETIRED_CONSUMERS {
+        if let Ok(stream) = js.get_stream(stream).await {
+            let _ = stream.delete_consumer(name).await;
+        }
+    }
+    let mut catching_up = CatchUp::measure(js, store).await?;
+    if catching_up.behind > 0 {
+        tracing::warn!(
+            "the store is behind the streams by {} outcome message(s): replaying them (no LLM calls)",
+            catching_up.behind
+        );
+    }
+    let readers_stop = cancel.child_token();
+    let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
+    for stream in STREAMS {
+        let after = store.position(stream)?;
+        tokio::spawn(reader::read(js.clone(), stream, after, sender.clone(), readers_stop.clone()));
+    }
+    drop(sender);
+    let _stop_readers = readers_stop.drop_guard();
     let mut collected = Collected::default();
     write_complete_episodes(store, settings, None, &mut collected)?;
     let mut last_snapshot = std::time::Instant::now() - SNAPSHOT_EVERY;
-    let mut outage = runtime::Outage::new("collecting");
     loop {
-        let mut touched = BTreeSet::new();
-        let mut to_ack = Vec::new();
-        for consumer in [&results, &failed, &advisories] {
-            let fetched = consumer.fetch().max_messages(BATCH).expires(Duration::from_millis(300)).messages().await;
-            let mut batch = match fetched {
-                Ok(batch) => {
-                    outage.recovered();
-                    batch
-                }
-                Err(err) => {
-                    outage.failed(&err.to_string()).await;
-                    continue;
-                }
-            };
-            while let Some(message) = batch.next().await {
-                let message = match message {
-                    Ok(message) => message,
-                    Err(err) => {
-                        outage.failed(&err.to_string()).await;
-                        break;
-                    }
-                };
-                let settled = if std::ptr::eq(consumer, &advisories) {
-                    match gave_up_task(&tasks, &message.payload).await {
-                        Ok(settled) => settled,
-                        Err(err) => {
-                            // Not acked: the advisory comes back once the server does.
-                            outage.failed(&format!("{err:#}")).await;
-                            continue;
-                        }
-                    }
-                } else if std::ptr::eq(consumer, &results) {
-                    decode(&message.payload, Settled::Mined)
-                } else {
-                    decode(&message.payload, Settled::Failed)
-                };
-                if let Some(settled) = settled {
-                    match store.record_outcome(&settled, unix_now_ms())? {
-                        Recorded::New | Recorded::Replaced => {
-                            collected.new += 1;
-                            touched.insert(settled.task().segment.episode.clone());
-                        }
-                        Recorded::Duplicate => collected.duplicates += 1,
-                        Recorded::Stale => collected.stale += 1,
-                    }
-                }
-                to_ack.push(message);
+        let mut batch = Vec::new();
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            read = receiver.recv() => batch.extend(read),
+            _ = tokio::time::sleep(SNAPSHOT_EVERY) => {}
+        }
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(read) => batch.push(read),
+                Err(_) => break,
             }
         }
-        store.flush().await?;
-        for message in to_ack {
-            // An unacked message is delivered again and recorded as a duplicate.
-            match message.double_ack().await {
-                Ok(()) => outage.recovered(),
-                Err(err) => outage.failed(&format!("ack failed: {err}")).await,
-            }
-        }
+        let touched = apply(store, batch, &mut collected, &mut catching_up).await?;
         for episode in touched {
             write_complete_episodes(store, settings, Some(&episode), &mut collected)?;
         }
+        let done = {
+            let (totals, counters) = (store.totals()?, store.counters()?);
+            !settings.follow && totals.segments > 0 && counters.mined + counters.failed >= totals.segments
+        };
         if let Some(path) = &settings.snapshot {
-            if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+            if done || cancel.is_cancelled() || last_snapshot.elapsed() >= SNAPSHOT_EVERY {
                 last_snapshot = std::time::Instant::now();
-                crate::status::write_snapshot(store, path).await?;
+                crate::status::write_snapshot(store, path, catching_up.figure()).await?;
             }
         }
-        let (totals, counters) = (store.totals()?, store.counters()?);
-        let settled = counters.mined + counters.failed;
-        if cancel.is_cancelled() || (!settings.follow && totals.segments > 0 && settled >= totals.segments) {
-            if let Some(path) = &settings.snapshot {
-                crate::status::write_snapshot(store, path).await?;
-            }
+        if done || cancel.is_cancelled() {
             return Ok(collected);
         }
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(payload: &[u8], wrap: fn(T) -> Settled) -> Option<Settled> {
-    match codec::decode(payload) {
-        Ok(value) => Some(wrap(value)),
-        Err(err) => {
-            tracing::error!(error = %err, "undecodable message on a results stream: skipped (upgrade podmine?)");
-            None
+/// Writes a batch to the store (one transaction, one flush); returns the
+/// episodes that gained an outcome.
+async fn apply(
+    store: &Store,
+    batch: Vec<Read>,
+    collected: &mut Collected,
+    catching_up: &mut CatchUp,
+) -> anyhow::Result<BTreeSet<protocol::EpisodeId>> {
+    let mut touched = BTreeSet::new();
+    if batch.is_empty() {
+        return Ok(touched);
+    }
+    let mut outcomes: Vec<Incoming> = Vec::with_capacity(batch.len());
+    let mut passed = Vec::new();
+    for read in batch {
+        match read {
+            Read::Outcome(incoming) => outcomes.push(*incoming),
+            Read::Passed { stream, sequence } => passed.push((stream, sequence)),
         }
     }
+    let recorded = store.apply(&outcomes, unix_now_ms())?;
+    for (stream, sequence) in &passed {
+        store.advance(stream, *sequence)?;
+    }
+    store.flush().await?;
+    for (incoming, recorded) in outcomes.iter().zip(recorded) {
+        match recorded {
+            Recorded::New | Recorded::Replaced => {
+                collected.new += 1;
+                touched.insert(incoming.settled.task().segment.episode.clone());
+            }
+            Recorded::Duplicate => collected.duplicates += 1,
+            Recorded::Stale => collected.stale += 1,
+        }
+    }
+    for (stream, sequence) in outcomes.iter().map(|i| (i.stream, i.sequence)).chain(passed) {
+        catching_up.applied(stream, sequence);
+    }
+    Ok(touched)
 }
 
-/// A task the server gave up on (max deliveries): its failure record, and the
-/// task removed from the queue (a work queue keeps such a message forever).
-async fn gave_up_task(tasks: &jetstream::stream::Stream, advisory: &[u8]) -> anyhow::Result<Option<Settled>> {
-    let advisory: serde_json::Value = serde_json::from_slice(advisory)?;
-    let (Some(sequence), deliveries) = (advisory["stream_seq"].as_u64(), advisory["deliveries"].as_u64().unwrap_or(0))
-    else {
-        return Ok(None);
-    };
-    let Ok(message) = tasks.get_raw_message(sequence).await else { return Ok(None) };
-    let Ok(task) = codec::decode::<Task>(&message.payload) else { return Ok(None) };
-    let _ = tasks.delete_message(sequence).await;
-    Ok(Some(Settled::Failed(FailureRecord {
-        work_key: WorkKey(task.segment.content_hash()),
-        reason: format!("no result after {deliveries} deliveries: the worker stopped answering on the final attempt"),
-        raw_output: None,
-        provenance: Provenance {
-            spec: MiningSpec {
-                prompt_hash: String::new(),
-                schema_hash: String::new(),
-                model: String::new(),
-                options: String::new(),
-            },
-            worker: "coordinator".into(),
-            attempts: 0,
-            delivery: deliveries,
-            usage: Usage::default(),
-        },
-        task,
-    })))
+/// How far the store was behind the streams when the collector started, and
+/// how much of that is still to replay.
+struct CatchUp {
+    /// Each stream's last sequence at start, and the store's position in it.
+    streams: Vec<(&'static str, u64, u64)>,
+    behind: u64,
+}
+
+impl CatchUp {
+    async fn measure(js: &jetstream::Context, store: &Store) -> anyhow::Result<Self> {
+        let mut streams = Vec::new();
+        for stream in STREAMS {
+            let mut handle =
+                js.get_stream(stream).await.with_context(|| format!("stream {stream} is missing: run enqueue"))?;
+            let last = handle.info().await.map(|info| info.state.last_sequence).unwrap_or(0);
+            streams.push((stream, last, store.position(stream)?));
+        }
+        let behind = streams.iter().map(|(_, last, at)| last.saturating_sub(*at)).sum();
+        Ok(Self { streams, behind })
+    }
+
+    fn applied(&mut self, stream: &str, sequence: u64) {
+        for (name, _, at) in &mut self.streams {
+            if *name == stream {
+                *at = (*at).max(sequence);
+            }
+        }
+    }
+
+    /// Messages still to replay, while there are some.
+    fn figure(&self) -> Option<u64> {
+        let left: u64 = self.streams.iter().map(|(_, last, at)| last.saturating_sub(*at)).sum();
+        (left > 0).then_some(left)
+    }
 }
 
 /// Writes the file of `episode` (or of every episode not yet written) if complete.

@@ -9,7 +9,7 @@
 
 pub mod outcomes;
 
-pub use outcomes::{Recorded, Settled};
+pub use outcomes::{Incoming, Recorded, Settled};
 
 use anyhow::Context;
 use protocol::{ContentHash, EpisodeId};
@@ -59,8 +59,8 @@ impl SegmentRecord {
     }
 }
 
-/// Totals for `status`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// Totals for `status`, kept as running figures (not counted per call).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub episodes: u64,
     pub segments: u64,
@@ -77,6 +77,10 @@ pub struct Store {
     meta: sled::Tree,
     /// 10-second bucket → segments settled in it.
     buckets: sled::Tree,
+    /// Failure reason (first 80 characters) → failed segments with it.
+    reasons: sled::Tree,
+    /// Segment keys whose outcome is a failure (an index: no scan of the outcomes).
+    failed: sled::Tree,
     /// Episodes whose output file is written.
     complete: sled::Tree,
 }
@@ -87,8 +91,9 @@ impl Store {
     pub fn open(data_dir: &Path, patience: std::time::Duration) -> anyhow::Result<Self> {
         let path = data_dir.join("coordinator.sled");
         let deadline = std::time::Instant::now() + patience;
+        let config = sled::Config::new().path(&path).cache_capacity(CACHE_BYTES);
         let db = loop {
-            match sled::open(&path) {
+            match config.open() {
                 Ok(db) => break db,
                 Err(_) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(100))
@@ -103,15 +108,36 @@ impl Store {
                 }
             }
         };
-        Ok(Self {
+        let store = Self {
             episodes: db.open_tree("episodes")?,
             segments: db.open_tree("segments")?,
             outcomes: db.open_tree("outcomes")?,
             meta: db.open_tree("meta")?,
             buckets: db.open_tree("buckets")?,
+            reasons: db.open_tree("reasons")?,
+            failed: db.open_tree("failed")?,
             complete: db.open_tree("complete")?,
             db,
-        })
+        };
+        store.upgrade()?;
+        Ok(store)
+    }
+
+    /// Adds the running figures a store of an older version did not keep.
+    fn upgrade(&self) -> anyhow::Result<()> {
+        if self.meta.contains_key(TOTALS)? {
+            return Ok(());
+        }
+        let mut totals = Totals::default();
+        for entry in self.episodes.iter() {
+            let (_, value) = entry?;
+            let record: EpisodeRecord = serde_json::from_slice(&value).context("corrupt episode record")?;
+            totals.episodes += 1;
+            totals.segments += u64::from(record.segment_count);
+        }
+        self.index_failures()?;
+        self.meta.insert(TOTALS, serde_json::to_vec(&totals)?)?;
+        Ok(())
     }
 
     pub fn episode(&self, id: &EpisodeId) -> anyhow::Result<Option<EpisodeRecord>> {
@@ -142,7 +168,15 @@ impl Store {
         let bytes: Vec<u8> = segments.iter().flat_map(|s| s.to_bytes()).collect();
         self.segments.insert(id.as_str(), bytes)?;
         self.complete.remove(id.as_str())?;
-        self.episodes.insert(id.as_str(), serde_json::to_vec(record)?)?;
+        let old = self.episodes.insert(id.as_str(), serde_json::to_vec(record)?)?;
+        let old_count = match old {
+            Some(bytes) => Some(serde_json::from_slice::<EpisodeRecord>(&bytes)?.segment_count),
+            None => None,
+        };
+        let mut totals = self.totals()?;
+        totals.episodes += u64::from(old_count.is_none());
+        totals.segments = totals.segments + u64::from(record.segment_count) - u64::from(old_count.unwrap_or(0));
+        self.meta.insert(TOTALS, serde_json::to_vec(&totals)?)?;
         Ok(())
     }
 
@@ -183,14 +217,10 @@ impl Store {
     }
 
     pub fn totals(&self) -> anyhow::Result<Totals> {
-        let mut totals = Totals::default();
-        for entry in self.episodes.iter() {
-            let (_, value) = entry?;
-            let record: EpisodeRecord = serde_json::from_slice(&value).context("corrupt episode record")?;
-            totals.episodes += 1;
-            totals.segments += u64::from(record.segment_count);
+        match self.meta.get(TOTALS)? {
+            Some(bytes) => serde_json::from_slice(&bytes).context("corrupt totals"),
+            None => Ok(Totals::default()),
         }
-        Ok(totals)
     }
 
     /// Makes everything written so far durable.
@@ -200,6 +230,22 @@ impl Store {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush()).await?.context("cannot flush the coordinator's store")?;
         Ok(())
+    }
+}
+
+/// sled's page cache (its default is 1 GiB): what bounds the coordinator's memory
+/// at any corpus size; the working set (recent outcomes, the episode being written) is far smaller.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Running totals of enqueued episodes and segments.
+const TOTALS: &[u8] = b"totals";
+
+fn transaction_error(err: sled::transaction::TransactionError<anyhow::Error>) -> anyhow::Error {
+    match err {
+        sled::transaction::TransactionError::Abort(err) => err,
+        sled::transaction::TransactionError::Storage(err) => {
+            anyhow::Error::from(err).context("cannot write to the coordinator's store")
+        }
     }
 }
 

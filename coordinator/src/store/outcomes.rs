@@ -1,11 +1,16 @@
 //! Settled segments in the store: one outcome per segment key, written
-//! idempotently, with running counters and 10-second completion buckets for
-//! `status` (rates, ETA, where the time goes).
+//! idempotently, in batches, each batch in one sled transaction together with
+//! the stream positions it came from, the running counters, the failure
+//! reasons and the 10-second completion buckets `status` reads (rates, ETA,
+//! where the time goes). Nothing here scans the outcomes to answer `status`.
 
 use super::{segment_key_bytes, Store};
 use anyhow::Context;
 use protocol::{codec, FailureRecord, SegmentKey, SegmentResult, Usage};
 use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+use std::collections::BTreeMap;
 
 /// How a segment ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,63 +69,183 @@ pub struct Bucket {
     pub first_ms: u64,
 }
 
+/// How many characters of a failure's reason it is counted under.
+pub const REASON_CHARS: usize = 80;
+
 const COUNTERS: &[u8] = b"counters";
+const POSITION: &str = "position/";
+
+/// One outcome as the collector read it, and where from.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    pub settled: Settled,
+    pub stream: &'static str,
+    pub sequence: u64,
+}
+
+/// The reason a failure is counted under.
+pub fn reason_key(reason: &str) -> String {
+    reason.chars().take(REASON_CHARS).collect()
+}
+
+fn abort(err: impl std::fmt::Display) -> ConflictableTransactionError<anyhow::Error> {
+    ConflictableTransactionError::Abort(anyhow::anyhow!("{err}"))
+}
+
+fn decode_in_tx<T: serde::de::DeserializeOwned>(
+    bytes: Option<sled::IVec>,
+) -> Result<Option<T>, ConflictableTransactionError<anyhow::Error>> {
+    bytes.map(|v| codec::decode(&v)).transpose().map_err(abort)
+}
+
+fn add_reason(
+    reasons: &TransactionalTree,
+    reason: &str,
+    delta: i64,
+) -> Result<(), ConflictableTransactionError<anyhow::Error>> {
+    let key = reason_key(reason);
+    let count = reasons.get(key.as_bytes())?.map_or(0, |v| u64_from(&v)) as i64 + delta;
+    if count > 0 {
+        reasons.insert(key.as_bytes(), &(count as u64).to_be_bytes())?;
+    } else {
+        reasons.remove(key.as_bytes())?;
+    }
+    Ok(())
+}
+
+pub(super) fn u64_from(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
 
 impl Store {
     pub fn outcome(&self, key: &SegmentKey) -> anyhow::Result<Option<Settled>> {
         self.outcomes.get(segment_key_bytes(key))?.map(|v| codec::decode(&v).context("corrupt outcome")).transpose()
     }
 
-    /// Records an outcome unless the segment already has one at least as good.
-    pub fn record_outcome(&self, settled: &Settled, now_unix_ms: u64) -> anyhow::Result<Recorded> {
-        let segment = &settled.task().segment;
-        let key = segment.key();
-        let current = self.segments(&key.episode)?.into_iter().find(|(i, _)| *i == key.index).map(|(_, r)| r);
-        if current.is_none_or(|r| r.content_hash != segment.content_hash()) {
-            return Ok(Recorded::Stale);
-        }
-        let recorded = match (self.outcome(&key)?, settled) {
-            (None, _) => Recorded::New,
-            (Some(Settled::Failed(_)), Settled::Mined(_)) => Recorded::Replaced,
-            (Some(_), _) => return Ok(Recorded::Duplicate),
-        };
-        self.outcomes.insert(segment_key_bytes(&key), codec::encode(settled)?)?;
-        let mut counters = self.counters()?;
-        match (recorded, settled) {
-            (Recorded::Replaced, _) => {
-                counters.failed -= 1;
-                counters.mined += 1;
+    /// Records a batch of outcomes, and the stream positions they came from,
+    /// in one transaction: after a crash the store holds all of it or none,
+    /// so the collector resumes from a position that matches its outcomes.
+    /// A segment that already has an outcome at least as good is left alone.
+    pub fn apply(&self, batch: &[Incoming], now_unix_ms: u64) -> anyhow::Result<Vec<Recorded>> {
+        // Which outcomes are for content still enqueued here (read outside the transaction).
+        let mut current: BTreeMap<&protocol::EpisodeId, Vec<super::SegmentRecord>> = BTreeMap::new();
+        let mut fresh = Vec::with_capacity(batch.len());
+        for incoming in batch {
+            let segment = &incoming.settled.task().segment;
+            if !current.contains_key(&segment.episode) {
+                let records = self.segments(&segment.episode)?.into_iter().map(|(_, r)| r).collect();
+                current.insert(&segment.episode, records);
             }
-            (_, Settled::Mined(_)) => counters.mined += 1,
-            (_, Settled::Failed(_)) => counters.failed += 1,
+            let record = current.get(&segment.episode).and_then(|r| r.get(segment.index as usize));
+            fresh.push(record.is_some_and(|r| r.content_hash == segment.content_hash()));
         }
-        let usage = settled.usage();
-        counters.usage.add(&usage);
-        self.meta.insert(COUNTERS, codec::encode(&counters)?)?;
-        let bucket_key = (now_unix_ms / BUCKET_MS).to_be_bytes();
-        let mut bucket: Bucket =
-            self.buckets.get(bucket_key)?.map(|v| codec::decode(&v)).transpose()?.unwrap_or_default();
-        if bucket.segments == 0 {
-            bucket.first_ms = now_unix_ms;
-        }
-        bucket.segments += 1;
-        bucket.output_tokens += usage.output_tokens;
-        self.buckets.insert(bucket_key, codec::encode(&bucket)?)?;
-        Ok(recorded)
+        let trees = (&self.outcomes, &self.meta, &self.buckets, &self.reasons, &self.failed);
+        let recorded = trees.transaction(|(outcomes, meta, buckets, reasons, failed)| {
+            let mut counters: Counters = decode_in_tx(meta.get(COUNTERS)?)?.unwrap_or_default();
+            let mut positions: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut recorded = Vec::with_capacity(batch.len());
+            for (incoming, fresh) in batch.iter().zip(&fresh) {
+                let position = positions.entry(incoming.stream).or_default();
+                *position = (*position).max(incoming.sequence);
+                if !fresh {
+                    recorded.push(Recorded::Stale);
+                    continue;
+                }
+                let settled = &incoming.settled;
+                let key = segment_key_bytes(&settled.task().segment.key());
+                let previous: Option<Settled> = decode_in_tx(outcomes.get(&key)?)?;
+                let outcome = match (&previous, settled) {
+                    (None, _) => Recorded::New,
+                    (Some(Settled::Failed(_)), Settled::Mined(_)) => Recorded::Replaced,
+                    (Some(_), _) => {
+                        recorded.push(Recorded::Duplicate);
+                        continue;
+                    }
+                };
+                outcomes.insert(key.as_slice(), codec::encode(settled).map_err(abort)?)?;
+                match (&previous, settled) {
+                    (Some(Settled::Failed(old)), _) => {
+                        counters.failed -= 1;
+                        add_reason(reasons, &old.reason, -1)?;
+                        failed.remove(key.as_slice())?;
+                        counters.mined += 1;
+                    }
+                    (_, Settled::Mined(_)) => counters.mined += 1,
+                    (_, Settled::Failed(failure)) => {
+                        counters.failed += 1;
+                        add_reason(reasons, &failure.reason, 1)?;
+                        failed.insert(key.as_slice(), &[])?;
+                    }
+                }
+                let usage = settled.usage();
+                counters.usage.add(&usage);
+                let bucket_key = (now_unix_ms / BUCKET_MS).to_be_bytes();
+                let mut bucket: Bucket = decode_in_tx(buckets.get(bucket_key)?)?.unwrap_or_default();
+                if bucket.segments == 0 {
+                    bucket.first_ms = now_unix_ms;
+                }
+                bucket.segments += 1;
+                bucket.output_tokens += usage.output_tokens;
+                buckets.insert(&bucket_key, codec::encode(&bucket).map_err(abort)?)?;
+                recorded.push(outcome);
+            }
+            meta.insert(COUNTERS, codec::encode(&counters).map_err(abort)?)?;
+            for (stream, sequence) in positions {
+                let key = format!("{POSITION}{stream}");
+                let stored = meta.get(key.as_bytes())?.map_or(0, |v| u64_from(&v));
+                meta.insert(key.as_bytes(), &sequence.max(stored).to_be_bytes())?;
+            }
+            Ok(recorded)
+        });
+        recorded.map_err(super::transaction_error)
+    }
+
+    /// The last sequence of `stream` whose messages are all applied (0: none yet).
+    pub fn position(&self, stream: &str) -> anyhow::Result<u64> {
+        Ok(self.meta.get(format!("{POSITION}{stream}"))?.map_or(0, |v| u64_from(&v)))
+    }
+
+    /// Marks `stream` applied up to `sequence` (messages with no outcome, such as advisories).
+    pub fn advance(&self, stream: &str, sequence: u64) -> anyhow::Result<()> {
+        let key = format!("{POSITION}{stream}");
+        self.meta.fetch_and_update(key.as_bytes(), |old| {
+            Some(sequence.max(old.map_or(0, u64_from)).to_be_bytes().to_vec())
+        })?;
+        Ok(())
     }
 
     /// Forgets a failure so the segment counts as pending again (`retry-failed`).
     pub fn forget_failure(&self, key: &SegmentKey) -> anyhow::Result<bool> {
-        let Some(Settled::Failed(_)) = self.outcome(key)? else { return Ok(false) };
-        self.outcomes.remove(segment_key_bytes(key))?;
-        let mut counters = self.counters()?;
-        counters.failed -= 1;
-        self.meta.insert(COUNTERS, codec::encode(&counters)?)?;
-        Ok(true)
+        let key = segment_key_bytes(key);
+        let trees = (&self.outcomes, &self.meta, &self.reasons, &self.failed);
+        let forgot = trees.transaction(|(outcomes, meta, reasons, failed)| {
+            let Some(Settled::Failed(failure)) = decode_in_tx::<Settled>(outcomes.get(&key)?)? else {
+                return Ok(false);
+            };
+            outcomes.remove(key.as_slice())?;
+            failed.remove(key.as_slice())?;
+            add_reason(reasons, &failure.reason, -1)?;
+            let mut counters: Counters = decode_in_tx(meta.get(COUNTERS)?)?.unwrap_or_default();
+            counters.failed -= 1;
+            meta.insert(COUNTERS, codec::encode(&counters).map_err(abort)?)?;
+            Ok(true)
+        });
+        forgot.map_err(super::transaction_error)
     }
 
     pub fn counters(&self) -> anyhow::Result<Counters> {
         Ok(self.meta.get(COUNTERS)?.map(|v| codec::decode(&v)).transpose()?.unwrap_or_default())
+    }
+
+    /// Failures counted by reason (its first [`REASON_CHARS`] characters).
+    pub fn failure_reasons(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        self.reasons
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((String::from_utf8_lossy(&key).into_owned(), u64_from(&value)))
+            })
+            .collect()
     }
 
     /// How many of an episode's segments are settled (keys only, nothing decoded).
@@ -137,12 +262,14 @@ impl Store {
         self.outcomes.scan_prefix(prefix).values().map(|v| Ok(codec::decode(&v?)?)).collect()
     }
 
-    /// Every failure (for `failed`, `retry-failed` and `status`).
+    /// Every failure (for `failed` and `retry-failed`), from the index of failed segments.
     pub fn failures(&self) -> anyhow::Result<Vec<FailureRecord>> {
         let mut out = Vec::new();
-        for value in self.outcomes.iter().values() {
-            if let Settled::Failed(failure) = codec::decode(&value?)? {
-                out.push(failure);
+        for key in self.failed.iter().keys() {
+            if let Some(value) = self.outcomes.get(key?)? {
+                if let Settled::Failed(failure) = codec::decode(&value)? {
+                    out.push(failure);
+                }
             }
         }
         Ok(out)
@@ -155,5 +282,21 @@ impl Store {
             .values()
             .map(|v| Ok(codec::decode(&v?)?))
             .collect()
+    }
+
+    /// Rebuilds the failure index and reason counts of a store written by a
+    /// version that kept neither (one scan, once).
+    pub(super) fn index_failures(&self) -> anyhow::Result<()> {
+        for entry in self.outcomes.iter() {
+            let (key, value) = entry?;
+            if let Settled::Failed(failure) = codec::decode(&value)? {
+                self.failed.insert(&key, &[])?;
+                let reason = reason_key(&failure.reason);
+                self.reasons.fetch_and_update(reason.as_bytes(), |old| {
+                    Some((old.map_or(0, u64_from) + 1).to_be_bytes().to_vec())
+                })?;
+            }
+        }
+        Ok(())
     }
 }

@@ -48,6 +48,9 @@ struct Shared {
     counters: Arc<Counters>,
     /// `Some(reason)` while pulling is paused for a missing model.
     paused: watch::Sender<Option<String>>,
+    /// Set when a task of a newer encoding version was met: this worker
+    /// pulls no more until it is upgraded (a restart), whatever the LLM says.
+    needs_upgrade: CancellationToken,
     /// Fires at the drain deadline: handlers Nak what they still hold.
     hard_stop: CancellationToken,
     /// Signalled when a handler settles its task (a slot is free).
@@ -76,6 +79,7 @@ pub async fn run(
         settings: settings.clone(),
         counters,
         paused: watch::channel(None).0,
+        needs_upgrade: CancellationToken::new(),
         hard_stop: CancellationToken::new(),
         settled: tokio::sync::Notify::new(),
     });
@@ -101,6 +105,12 @@ pub async fn run(
             break;
         }
         if !wait_unpaused(&shared, &cancel).await {
+            break;
+        }
+        if shared.needs_upgrade.is_cancelled() {
+            // No more pulls; what is in hand finishes. Stay up until stopped,
+            // so launchd does not restart an old binary into the same task.
+            cancel.cancelled().await;
             break;
         }
         // A rate cap hands out one task per permit; otherwise one pull asks
@@ -211,6 +221,17 @@ async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &Cancel
     let delivery = delivery.delivered.max(1) as u64;
     let task: Task = match codec::decode(&message.payload) {
         Ok(task) => task,
+        Err(err @ codec::CodecError::UnknownVersion(_)) => {
+            if !shared.needs_upgrade.is_cancelled() {
+                tracing::error!(
+                    subject = %message.subject,
+                    "{err}: upgrade this worker. It pulls no more tasks and hands this one back for an \
+                     upgraded worker; nothing is lost"
+                );
+                shared.needs_upgrade.cancel();
+            }
+            return nak(&message, Duration::ZERO).await;
+        }
         Err(err) => {
             tracing::error!(subject = %message.subject, error = %err, "undecodable task: terminating it (upgrade podmine?)");
             message.ack_with(AckKind::Term).await.map_err(anyhow::Error::from_boxed).context("term failed")?;

@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// sled's page cache (its default is 1 GiB): the outbox holds only results
+/// waiting for their PubAck, a few hundred at most.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// A message waiting for its PubAck.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
@@ -43,7 +47,7 @@ impl Outbox {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
         let path = data_dir.join("worker-outbox.sled");
-        let db = sled::open(&path).with_context(|| {
+        let db = sled::Config::new().path(&path).cache_capacity(CACHE_BYTES).open().with_context(|| {
             format!("cannot open the worker outbox at {} (is another worker using this --data-dir?)", path.display())
         })?;
         let commits =
