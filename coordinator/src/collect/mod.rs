@@ -63,6 +63,8 @@ pub struct Collected {
     pub new: u64,
     pub duplicates: u64,
     pub stale: u64,
+    /// Outcomes for segments this store has not enqueued: kept until `enqueue` records them.
+    pub kept_aside: u64,
     pub episodes_written: u64,
 }
 
@@ -78,11 +80,17 @@ pub async fn run(
             let _ = stream.delete_consumer(name).await;
         }
     }
-    let mut catching_up = CatchUp::measure(js, store).await?;
+    let mut catching_up = CatchUp::measure(js, store, &STREAMS).await?;
     if catching_up.behind > 0 {
         tracing::warn!(
             "the store is behind the streams by {} outcome message(s): replaying them (no LLM calls)",
             catching_up.behind
+        );
+    }
+    if store.totals()?.episodes == 0 {
+        tracing::warn!(
+            "nothing is enqueued in this data dir: outcomes read now are kept aside until `coordinator enqueue` \
+             records their episodes"
         );
     }
     let readers_stop = cancel.child_token();
@@ -129,6 +137,37 @@ pub async fn run(
     }
 }
 
+/// Replays the outcomes on RESULTS and FAILED that the store has not applied
+/// (an empty, deleted or older data dir), up to where the streams end now;
+/// `enqueue` calls it first, so segments settled by earlier runs are not
+/// published again. Returns how many outcome messages it read.
+pub async fn catch_up(js: &jetstream::Context, store: &Store) -> anyhow::Result<u64> {
+    let mut catching_up = CatchUp::measure(js, store, &[streams::RESULTS, streams::FAILED]).await?;
+    if catching_up.behind == 0 {
+        return Ok(0);
+    }
+    let stop = CancellationToken::new();
+    let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
+    for &(stream, _, after) in &catching_up.streams {
+        tokio::spawn(reader::read(js.clone(), stream, after, sender.clone(), stop.clone()));
+    }
+    drop(sender);
+    let _stop_readers = stop.drop_guard();
+    let mut collected = Collected::default();
+    while catching_up.figure().is_some() {
+        let Some(first) = receiver.recv().await else { break }; // every reader stopped
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(read) => batch.push(read),
+                Err(_) => break,
+            }
+        }
+        apply(store, batch, &mut collected, &mut catching_up).await?;
+    }
+    Ok(collected.new + collected.duplicates + collected.stale + collected.kept_aside)
+}
+
 /// Writes a batch to the store (one transaction, one flush); returns the
 /// episodes that gained an outcome.
 async fn apply(
@@ -162,6 +201,7 @@ async fn apply(
             }
             Recorded::Duplicate => collected.duplicates += 1,
             Recorded::Stale => collected.stale += 1,
+            Recorded::Orphan => collected.kept_aside += 1,
         }
     }
     for (stream, sequence) in outcomes.iter().map(|i| (i.stream, i.sequence)).chain(passed) {
@@ -179,9 +219,9 @@ struct CatchUp {
 }
 
 impl CatchUp {
-    async fn measure(js: &jetstream::Context, store: &Store) -> anyhow::Result<Self> {
+    async fn measure(js: &jetstream::Context, store: &Store, names: &[&'static str]) -> anyhow::Result<Self> {
         let mut streams = Vec::new();
-        for stream in STREAMS {
+        for &stream in names {
             let mut handle =
                 js.get_stream(stream).await.with_context(|| format!("stream {stream} is missing: run enqueue"))?;
             let last = handle.info().await.map(|info| info.state.last_sequence).unwrap_or(0);
@@ -215,7 +255,14 @@ fn write_complete_episodes(
 ) -> anyhow::Result<()> {
     let candidates: Vec<(protocol::EpisodeId, crate::store::EpisodeRecord)> = match episode {
         Some(id) => store.episode(id)?.map(|record| (id.clone(), record)).into_iter().collect(),
-        None => store.episodes()?.into_iter().filter(|(id, _)| !store.is_complete(id).unwrap_or(false)).collect(),
+        // Not written yet, or written and since removed from out/.
+        None => store
+            .episodes()?
+            .into_iter()
+            .filter(|(id, _)| {
+                !store.is_complete(id).unwrap_or(false) || !output::episode_path(&settings.out, id).exists()
+            })
+            .collect(),
     };
     for (id, record) in candidates {
         if output::write_episode(store, &settings.out, &id, &record)? {

@@ -67,6 +67,9 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
         Target::Server { store, .. } => Some(store.clone()),
         Target::DryRun => None,
     };
+    if let Target::Server { js, store } = &target {
+        summary.history = crate::collect::catch_up(js, store).await?;
+    }
     let lost = match &target {
         Target::Server { js, store } => reconcile::lost_segments(js, store).await?,
         Target::DryRun => reconcile::Lost::new(),

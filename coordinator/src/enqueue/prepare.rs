@@ -116,6 +116,17 @@ pub fn prepare(
             if unchanged && !lost.contains(&segment.index) {
                 continue;
             }
+            // Settled by an earlier run whose store this one does not have
+            // (found on the streams): counted when the episode is recorded.
+            let settled_before = match (old, store) {
+                (None, Some(store)) => {
+                    store.orphan(&segment.key())?.is_some_and(|kept| kept.task().segment.content_hash() == content_hash)
+                }
+                _ => false,
+            };
+            if settled_before {
+                continue;
+            }
             if old.is_some() && !unchanged {
                 stale.push(segment.index);
             }

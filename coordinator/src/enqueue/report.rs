@@ -25,6 +25,9 @@ pub struct Summary {
     pub stale: u64,
     /// Segments the server had lost (on no stream, not settled): published again.
     pub lost: u64,
+    /// Outcomes of earlier runs found on the streams that this data dir had
+    /// not collected (a new, deleted or restored data dir): read into the store.
+    pub history: u64,
     pub unchanged_episodes: u64,
     pub unchanged_segments: u64,
     pub skipped: Vec<(PathBuf, String)>,
@@ -77,6 +80,14 @@ fn list<T>(f: &mut fmt::Formatter<'_>, items: &[T], line: impl Fn(&T) -> String)
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.history > 0 {
+            writeln!(
+                f,
+                "found {} outcome(s) of earlier runs on the streams that this data dir had not collected: \
+                 read them into the store; their segments are not published again",
+                self.history
+            )?;
+        }
         writeln!(f, "read {} episode(s), {} segment(s):", self.episodes_read(), self.segments_read())?;
         for (format, count) in &self.formats {
             writeln!(f, "    {format:<24} {:>6} episodes {:>9} segments", count.episodes, count.segments)?;

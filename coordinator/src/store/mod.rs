@@ -81,6 +81,9 @@ pub struct Store {
     reasons: sled::Tree,
     /// Segment keys whose outcome is a failure (an index: no scan of the outcomes).
     failed: sled::Tree,
+    /// Outcomes read from the streams for segments not enqueued here yet
+    /// (a store rebuilt from the streams before `enqueue` ran).
+    orphans: sled::Tree,
     /// Episodes whose output file is written.
     complete: sled::Tree,
 }
@@ -116,6 +119,7 @@ impl Store {
             buckets: db.open_tree("buckets")?,
             reasons: db.open_tree("reasons")?,
             failed: db.open_tree("failed")?,
+            orphans: db.open_tree("orphans")?,
             complete: db.open_tree("complete")?,
             db,
         };
@@ -177,7 +181,7 @@ impl Store {
         totals.episodes += u64::from(old_count.is_none());
         totals.segments = totals.segments + u64::from(record.segment_count) - u64::from(old_count.unwrap_or(0));
         self.meta.insert(TOTALS, serde_json::to_vec(&totals)?)?;
-        Ok(())
+        self.adopt_orphans(id)
     }
 
     /// Every enqueued episode, in id order.

@@ -44,8 +44,11 @@ pub enum Recorded {
     Replaced,
     /// The segment already had this or a better outcome: nothing changed.
     Duplicate,
-    /// For content the segment no longer has (the file was edited), or not enqueued here.
+    /// For content the segment no longer has (the file was edited).
     Stale,
+    /// For a segment this store has not enqueued (yet): kept aside, and
+    /// counted when `enqueue` records its episode with the same content.
+    Orphan,
 }
 
 /// Running totals kept beside the outcomes.
@@ -127,9 +130,9 @@ impl Store {
     /// so the collector resumes from a position that matches its outcomes.
     /// A segment that already has an outcome at least as good is left alone.
     pub fn apply(&self, batch: &[Incoming], now_unix_ms: u64) -> anyhow::Result<Vec<Recorded>> {
-        // Which outcomes are for content still enqueued here (read outside the transaction).
+        // Whether each outcome is for content enqueued here (read outside the transaction).
         let mut current: BTreeMap<&protocol::EpisodeId, Vec<super::SegmentRecord>> = BTreeMap::new();
-        let mut fresh = Vec::with_capacity(batch.len());
+        let mut matches = Vec::with_capacity(batch.len());
         for incoming in batch {
             let segment = &incoming.settled.task().segment;
             if !current.contains_key(&segment.episode) {
@@ -137,22 +140,36 @@ impl Store {
                 current.insert(&segment.episode, records);
             }
             let record = current.get(&segment.episode).and_then(|r| r.get(segment.index as usize));
-            fresh.push(record.is_some_and(|r| r.content_hash == segment.content_hash()));
+            matches.push(record.map(|r| r.content_hash == segment.content_hash()));
         }
-        let trees = (&self.outcomes, &self.meta, &self.buckets, &self.reasons, &self.failed);
-        let recorded = trees.transaction(|(outcomes, meta, buckets, reasons, failed)| {
+        let trees = (&self.outcomes, &self.meta, &self.buckets, &self.reasons, &self.failed, &self.orphans);
+        let recorded = trees.transaction(|(outcomes, meta, buckets, reasons, failed, orphans)| {
             let mut counters: Counters = decode_in_tx(meta.get(COUNTERS)?)?.unwrap_or_default();
             let mut positions: BTreeMap<&str, u64> = BTreeMap::new();
             let mut recorded = Vec::with_capacity(batch.len());
-            for (incoming, fresh) in batch.iter().zip(&fresh) {
-                let position = positions.entry(incoming.stream).or_default();
-                *position = (*position).max(incoming.sequence);
-                if !fresh {
-                    recorded.push(Recorded::Stale);
-                    continue;
+            for (incoming, matches) in batch.iter().zip(&matches) {
+                if !incoming.stream.is_empty() {
+                    let position = positions.entry(incoming.stream).or_default();
+                    *position = (*position).max(incoming.sequence);
                 }
                 let settled = &incoming.settled;
                 let key = segment_key_bytes(&settled.task().segment.key());
+                match matches {
+                    Some(true) => {}
+                    Some(false) => {
+                        recorded.push(Recorded::Stale);
+                        continue;
+                    }
+                    None => {
+                        // Keep the better of what is kept aside: a result over a failure.
+                        let kept: Option<Settled> = decode_in_tx(orphans.get(&key)?)?;
+                        if !matches!((kept, settled), (Some(Settled::Mined(_)), Settled::Failed(_))) {
+                            orphans.insert(key.as_slice(), codec::encode(settled).map_err(abort)?)?;
+                        }
+                        recorded.push(Recorded::Orphan);
+                        continue;
+                    }
+                }
                 let previous: Option<Settled> = decode_in_tx(outcomes.get(&key)?)?;
                 let outcome = match (&previous, settled) {
                     (None, _) => Recorded::New,
@@ -211,6 +228,28 @@ impl Store {
         self.meta.fetch_and_update(key.as_bytes(), |old| {
             Some(sequence.max(old.map_or(0, u64_from)).to_be_bytes().to_vec())
         })?;
+        Ok(())
+    }
+
+    /// The outcome kept aside for a segment not enqueued here when it arrived.
+    pub fn orphan(&self, key: &SegmentKey) -> anyhow::Result<Option<Settled>> {
+        self.orphans.get(segment_key_bytes(key))?.map(|v| codec::decode(&v).context("corrupt outcome")).transpose()
+    }
+
+    /// Counts the outcomes kept aside for `episode` now that it is recorded
+    /// (those for other content stay stale and are dropped).
+    pub(super) fn adopt_orphans(&self, episode: &protocol::EpisodeId) -> anyhow::Result<()> {
+        let mut prefix = episode.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut adopted = Vec::new();
+        for entry in self.orphans.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            adopted.push(Incoming { settled: codec::decode(&value)?, stream: "", sequence: 0 });
+            self.orphans.remove(key)?;
+        }
+        if !adopted.is_empty() {
+            self.apply(&adopted, runtime::clock::unix_now_ms())?;
+        }
         Ok(())
     }
 

@@ -1,0 +1,143 @@
+//! A lost or older coordinator store (a new disk, a deleted folder, a restore
+//! from yesterday) catches up from the streams by itself: every segment
+//! settles as before, with no LLM call.
+
+use podmine_tests::fake_llm::{Capacity, FakeLlm, Fault};
+use podmine_tests::mining::{terminate, Mining, Process};
+use podmine_tests::outputs::read_out;
+use podmine_tests::wait;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const MODEL: &str = "qwen2.5:7b-instruct";
+
+/// Every worker of this test: a short ack wait, so a killed worker's task comes back soon.
+const WORKER: [&str; 4] = ["--concurrency", "3", "--ack-wait", "2s"];
+
+fn shared(relative: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus").join(relative)).unwrap()
+}
+
+fn status(mining: &Mining) -> Value {
+    let out = mining.coordinator().args(["status", "--json", "--nats", &mining.server.url()]).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp");
+    assert!(status.success(), "copy {} to {}", from.display(), to.display());
+}
+
+fn run(mut command: Command) -> String {
+    let out = command.output().expect("run coordinator");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// One task delivered to five workers in turn, each killed -9 after its LLM
+/// call and before publishing (each on its own disk, so no outbox replays
+/// the answer): on the fifth the server gives up, and its advisory must end
+/// as a failure.
+async fn kill_on_every_delivery(mining: &Mining, llm: &FakeLlm) {
+    for attempt in 1..=5 {
+        let marker = mining.scratch.path().join(format!("paused-{attempt}"));
+        let name = format!("doomed-{attempt}");
+        let pause = ["--concurrency", "1", "--ack-wait", "2s", "--test-pause-before-publish", marker.to_str().unwrap()];
+        let mut doomed = mining.worker(&name, &llm.url(), &pause);
+        wait::until(Duration::from_secs(20), "the doomed worker pauses", || marker.exists());
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(2_500)); // past the ack wait: the task is due again
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_or_restored_data_dir_catches_up_from_the_streams_without_llm_calls() {
+    let episodes = [
+        ("seenunseen/E05.mp3.vtt", shared("seenunseen-whisper/transcripts_vtt/E05.mp3.vtt")),
+        ("seenunseen/E01.json", shared("seenunseen-whisper/transcripts_chat/E01.json")),
+    ];
+    let refs: Vec<(&str, &[u8])> = episodes.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let mining = Mining::enqueue(&refs);
+    let data = mining.scratch.path().join("coordinator");
+    let out = mining.out_dir();
+    let llm = FakeLlm::start(&[MODEL], Capacity { slots: 6, tokens_per_s: 400.0, ..Capacity::default() }).await;
+    llm.poison("Ram Singh is a farmer", Fault::InvalidJson); // always unusable: failed after its re-asks
+    kill_on_every_delivery(&mining, &llm).await;
+
+    // The run: two workers, a collector stopped halfway (its data dir copied), then run to the end.
+    let workers: Vec<Process> = ["a", "b"].iter().map(|name| mining.worker(name, &llm.url(), &WORKER)).collect();
+    let mut follow = {
+        let log = std::fs::File::create(mining.log_path("collect-1")).unwrap();
+        let mut command = mining.coordinator();
+        command.args(["collect", "--follow", "--nats", &mining.server.url(), "--out"]).arg(&out);
+        Process(command.stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap())
+    };
+    let half = mining.segments / 2;
+    wait::until(Duration::from_secs(120), "half the segments collected", || {
+        let now = status(&mining);
+        now["segments"]["done"].as_u64().unwrap_or(0) + now["segments"]["failed"].as_u64().unwrap_or(0) >= half
+    });
+    assert_eq!(terminate(&mut follow, Duration::from_secs(20)).0, Some(0), "{}", mining.log("collect-1"));
+    let halfway = mining.scratch.path().join("halfway");
+    copy_dir(&data, &halfway);
+    run({
+        let mut command = mining.coordinator();
+        command.args(["collect", "--nats", &mining.server.url(), "--out"]).arg(&out);
+        command
+    });
+    let first = read_out(&out);
+    assert_eq!(first.len() as u64, mining.segments, "every segment in out/");
+    let failed: Vec<&Value> = first.values().filter(|(s, _)| s == "failed").map(|(_, why)| why).collect();
+    let reasons: Vec<&str> = failed.iter().filter_map(|v| v.as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("unusable output")), "a failure by re-asks: {reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("no result after 5 deliveries")), "a give-up: {reasons:?}");
+    let calls = llm.requests();
+
+    // 1. The data dir and out/ are gone: enqueue and collect again.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    let enqueued = run({
+        let mut command = mining.coordinator();
+        command.args(["enqueue", "--nats", &mining.server.url()]).arg(mining.corpus_path());
+        command
+    });
+    assert!(
+        enqueued.contains("outcome(s) of earlier runs on the streams"),
+        "enqueue says it found history:\n{enqueued}"
+    );
+    assert!(enqueued.contains("published 0 new task(s)"), "nothing settled is published again:\n{enqueued}");
+    let collected = run({
+        let mut command = mining.coordinator();
+        command.args(["collect", "--nats", &mining.server.url(), "--out"]).arg(&out);
+        command
+    });
+    assert_eq!(read_out(&out), first, "the same outputs after the data dir was lost ({collected})");
+    assert_eq!(status(&mining)["segments"]["pending"], 0);
+
+    // 2. The data dir is restored from the copy taken halfway: collect alone catches up.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::rename(&halfway, &data).unwrap();
+    run({
+        let mut command = mining.coordinator();
+        command.args(["collect", "--nats", &mining.server.url(), "--out"]).arg(&out);
+        command
+    });
+    assert_eq!(read_out(&out), first, "the same outputs after a restore from halfway");
+    let now = status(&mining);
+    assert_eq!(
+        (now["segments"]["pending"].as_u64(), now["segments"]["failed"].as_u64()),
+        (Some(0), Some(failed.len() as u64))
+    );
+    assert_eq!(llm.requests(), calls, "no LLM call was made to recover");
+    eprintln!(
+        "{} segments ({} failed) recovered twice from the streams; {calls} LLM calls in all, none to recover",
+        mining.segments,
+        failed.len()
+    );
+    drop(workers);
+}
