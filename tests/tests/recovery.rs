@@ -1,6 +1,7 @@
 //! A lost or older coordinator store (a new disk, a deleted folder, a restore
 //! from yesterday) catches up from the streams by itself: every segment
 //! settles as before, with no LLM call.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use podmine_tests::fake_llm::{Capacity, FakeLlm, Fault};
 use podmine_tests::mining::{terminate, Mining, Process};
