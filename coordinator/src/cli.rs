@@ -160,10 +160,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 CollectSettings { out: out.clone(), follow, snapshot: Some(cli.data_dir.join("status.json")) };
             let collected = collect::run(&js, &store, &settings, &cancel).await?;
             println!(
-                "collected {} new outcome(s) ({} duplicate, {} stale); {} episode file(s) written to {}",
+                "collected {} new outcome(s) ({} duplicate, {} stale, {} kept for episodes not enqueued here); \
+                 {} episode file(s) written to {}",
                 collected.new,
                 collected.duplicates,
                 collected.stale,
+                collected.kept_aside,
                 collected.episodes_written,
                 out.display()
             );

@@ -13,6 +13,7 @@
 //! - [`auth`]: NATS users made by `coordinator nats-users`, for the shipped configs.
 //! - [`outputs`]: reading out/ back, each segment checked to appear once.
 //! - [`netns`]: a network namespace with its own address (a worker on "another Mac").
+//! - [`procstat`]: peak RSS and disk use of the processes a benchmark runs.
 
 pub mod auth;
 pub mod binaries;
@@ -22,6 +23,7 @@ pub mod mining;
 pub mod nats;
 pub mod netns;
 pub mod outputs;
+pub mod procstat;
 pub mod wait;
 
 pub use nats::{NatsOptions, NatsServer};

@@ -180,7 +180,9 @@ fn run_enqueue(url: &str, corpus: &Path, data: &Path) -> anyhow::Result<(f64, Op
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = None;
     loop {
-        if let Some(kb) = std::fs::read_to_string(&status_path).ok().as_deref().and_then(vm_hwm_kb) {
+        if let Some(kb) =
+            std::fs::read_to_string(&status_path).ok().as_deref().and_then(podmine_tests::procstat::vm_hwm_kb)
+        {
             peak = Some(kb);
         }
         if let Some(status) = child.try_wait()? {
@@ -194,11 +196,6 @@ fn run_enqueue(url: &str, corpus: &Path, data: &Path) -> anyhow::Result<(f64, Op
     std::io::Read::read_to_string(&mut child.stdout.take().expect("piped"), &mut summary)?;
     eprint!("{summary}");
     Ok((seconds, peak))
-}
-
-/// `VmHWM:   123456 kB` → 123456.
-fn vm_hwm_kb(status: &str) -> Option<u64> {
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()
 }
 
 /// Tasks on the TASKS stream; deletes the stream for the next round.
