@@ -210,7 +210,7 @@ fn generate(dir: &Path, episodes: usize, segments: usize) -> anyhow::Result<(u64
         write!(file, "{{\"language\":\"en\",\"segments\":[")?;
         for c in 0..segments * cues_per_segment {
             let mut text = String::with_capacity(110);
-            if (e * segments * cues_per_segment + c) % (cues_per_segment * 1000) == 0 {
+            if (e * segments * cues_per_segment + c).is_multiple_of(cues_per_segment * 1000) {
                 text.push_str(POISON);
                 poisoned += 1;
             }
