@@ -96,19 +96,24 @@ impl Store {
         let deadline = std::time::Instant::now() + patience;
         let config = sled::Config::new().path(&path).cache_capacity(CACHE_BYTES);
         let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(100))
+            // sled may panic on a damaged file: that is an error to explain, not a crash.
+            let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+            match opened {
+                Ok(Ok(db)) => break db,
+                Ok(Err(err)) if held_by_another(&err) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(err).with_context(|| {
+                            format!(
+                                "cannot open the coordinator's store at {}: another coordinator (a collector, \
+                                 `run`) is using it; stop it or wait for it",
+                                path.display()
+                            )
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
                 }
-                Err(err) => {
-                    return Err(err).with_context(|| {
-                        format!(
-                            "cannot open the coordinator's store at {} (is another coordinator running on it?)",
-                            path.display()
-                        )
-                    })
-                }
+                Ok(Err(err)) => return Err(damaged(&path, &err.to_string())),
+                Err(_) => return Err(damaged(&path, "sled panicked reading it")),
             }
         };
         let store = Self {
@@ -243,6 +248,25 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Running totals of enqueued episodes and segments.
 const TOTALS: &[u8] = b"totals";
+
+/// The store is locked by another process (sled locks its files; its error
+/// has no kind of its own, only this text).
+fn held_by_another(err: &sled::Error) -> bool {
+    matches!(err, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
+}
+
+/// What to do about a store that cannot be read: it is rebuilt from the streams.
+fn damaged(path: &Path, why: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the coordinator's store at {} cannot be read ({why}): it is damaged or was written by another sled \
+         version. Nothing is lost: every outcome is on the NATS streams. Move it aside \
+         (`mv {} {}.broken`), then run `coordinator enqueue CORPUS` and `coordinator collect`: they rebuild it \
+         from the streams without asking the LLM again",
+        path.display(),
+        path.display(),
+        path.display()
+    )
+}
 
 fn transaction_error(err: sled::transaction::TransactionError<anyhow::Error>) -> anyhow::Error {
     match err {

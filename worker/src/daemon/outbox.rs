@@ -20,6 +20,18 @@ use tokio::sync::watch;
 /// waiting for their PubAck, a few hundred at most.
 const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// What to do about an outbox that cannot be read.
+fn damaged(path: &Path, why: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the worker outbox at {} cannot be read ({why}): it is damaged. It holds only answers not yet confirmed \
+         published: move it aside (`mv {} {}.broken`) and start the worker again. Their tasks were not acked, so \
+         they come back to the queue and are mined again (or are found already published); nothing is lost",
+        path.display(),
+        path.display(),
+        path.display()
+    )
+}
+
 /// A message waiting for its PubAck.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
@@ -47,9 +59,20 @@ impl Outbox {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
         let path = data_dir.join("worker-outbox.sled");
-        let db = sled::Config::new().path(&path).cache_capacity(CACHE_BYTES).open().with_context(|| {
-            format!("cannot open the worker outbox at {} (is another worker using this --data-dir?)", path.display())
-        })?;
+        let config = sled::Config::new().path(&path).cache_capacity(CACHE_BYTES);
+        // sled may panic on a damaged file: that is an error to explain, not a crash.
+        let db = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+            Ok(Ok(db)) => db,
+            // sled's lock error has no kind of its own, only this text.
+            Ok(Err(sled::Error::Io(err))) if err.to_string().starts_with("could not acquire lock") => {
+                anyhow::bail!(
+                    "the worker outbox at {} is in use by another worker: give each worker its own --data-dir",
+                    path.display()
+                )
+            }
+            Ok(Err(err)) => return Err(damaged(&path, &err.to_string())),
+            Err(_) => return Err(damaged(&path, "sled panicked reading it")),
+        };
         let commits =
             GroupCommit { written: AtomicU64::new(0), flushed: watch::channel(0).0, flushing: Default::default() };
         Ok(Self { db, commits: Arc::new(commits) })
