@@ -108,5 +108,14 @@ async fn two_llm_servers_share_the_work_and_a_dead_one_is_skipped() {
     let now = status();
     assert!(now.contains(&format!("{} limit", second.url())) && now.contains("(auto)"), "{now}");
     assert!(now.contains("output tok/s by calls in flight: 1:"), "the measured curve: {now}");
+    // Workers as an aligned table: a header, then one row per worker whose
+    // columns start where the header's do.
+    let header = now.lines().find(|l| l.trim_start().starts_with("worker ")).expect("a worker table header");
+    let row = now.lines().skip_while(|l| *l != header).nth(1).expect("a worker row");
+    for column in ["model", "in flight", "seen"] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(row.ends_with(" s ago") && !row.contains('"'), "values with units, no JSON quotes: {row}");
+    assert_eq!(header.find("model"), row.find(MODEL), "aligned:\n{header}\n{row}");
     assert_eq!(terminate(&mut worker, Duration::from_secs(20)).0, Some(0));
 }

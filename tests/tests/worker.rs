@@ -47,6 +47,7 @@ async fn two_workers_mine_exactly_once_through_a_kill_9_and_stop_cleanly_on_sigt
     a.wait().unwrap();
     mining.wait_settled(Duration::from_secs(60)).await;
     assert_mined_exactly_once(&mining).await;
+    assert!(!mining.log("b").contains('\u{1b}'), "a log written to a file has no colour codes");
     let killed_in_flight = 3;
     eprintln!(
         "{} segments, {} LLM calls (worker a killed with up to {killed_in_flight} in flight)",
