@@ -289,15 +289,7 @@ mod tests {
 
     #[test]
     fn every_flag_has_help_text() {
-        let command = Cli::command();
-        let mut missing = Vec::new();
-        for sub in command.get_subcommands() {
-            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
-                if arg.get_help().is_none() {
-                    missing.push(format!("{} {}", sub.get_name(), arg.get_id()));
-                }
-            }
-        }
+        let missing = worker::cli::flags_without_help(&Cli::command());
         assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 

@@ -144,6 +144,19 @@ pub fn endpoint_url(value: &str) -> String {
     }
 }
 
+/// Flags of `command`'s subcommands that have no help text (hidden test hooks
+/// aside): `subcommand flag` each. Both binaries' tests call it.
+pub fn flags_without_help(command: &clap::Command) -> Vec<String> {
+    command
+        .get_subcommands()
+        .flat_map(|sub| {
+            sub.get_arguments()
+                .filter(|arg| !arg.is_hide_set() && arg.get_help().is_none())
+                .map(move |arg| format!("{} {}", sub.get_name(), arg.get_id()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,15 +164,7 @@ mod tests {
 
     #[test]
     fn every_flag_has_help_text() {
-        let command = Cli::command();
-        let mut missing = Vec::new();
-        for sub in command.get_subcommands() {
-            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
-                if arg.get_help().is_none() {
-                    missing.push(format!("{} {}", sub.get_name(), arg.get_id()));
-                }
-            }
-        }
+        let missing = flags_without_help(&Cli::command());
         assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

@@ -180,3 +180,19 @@ impl LlmClient {
         }
     }
 }
+
+/// The fixed parts of a request as the prompt encodes them, for tests:
+/// `instructions` as a JSON string and a minimal schema.
+#[cfg(test)]
+fn test_parts(instructions: &str) -> (Box<RawValue>, Box<RawValue>) {
+    let encode = |value: Value| RawValue::from_string(value.to_string()).expect("JSON is valid JSON");
+    (encode(Value::from(instructions)), encode(serde_json::json!({"type": "object"})))
+}
+
+#[cfg(test)]
+impl<'a> ChatRequest<'a> {
+    /// The user message "segment", num_ctx 4096, seed 7.
+    fn for_test(instructions: &'a RawValue, schema: &'a RawValue) -> Self {
+        Self { instructions, user: "segment", schema, num_ctx: 4096, seed: 7 }
+    }
+}

@@ -81,15 +81,8 @@ mod tests {
         let generation = super::super::Generation { num_predict: 160, temperature: 0.0, keep_alive: "30m".into() };
         let client =
             LlmClient::new("http://x", super::super::Api::Openai, "m", generation, Default::default()).unwrap();
-        let instructions = serde_json::value::RawValue::from_string(json!("Find claims.").to_string()).unwrap();
-        let schema = serde_json::value::RawValue::from_string(json!({"type": "object"}).to_string()).unwrap();
-        let request = super::super::ChatRequest {
-            instructions: &instructions,
-            user: "segment",
-            schema: &schema,
-            num_ctx: 4096,
-            seed: 7,
-        };
+        let (instructions, schema) = super::super::test_parts("Find claims.");
+        let request = super::super::ChatRequest::for_test(&instructions, &schema);
         let body = serde_json::to_value(body(&client, &request)).unwrap();
         assert_eq!(
             body,
