@@ -15,6 +15,13 @@ pub fn peak_rss_kb(pid: u32) -> Option<u64> {
     vm_hwm_kb(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// A process's resident memory now, in MB.
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()?;
+    Some(kb as f64 / 1024.0)
+}
+
 /// Samples a process's peak RSS until it exits or [`PeakRss::stop`] is called
 /// (the kernel's high-water mark is gone with the process, so it is read while it runs).
 pub struct PeakRss {

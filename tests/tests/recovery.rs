@@ -142,3 +142,57 @@ async fn a_deleted_or_restored_data_dir_catches_up_from_the_streams_without_llm_
     );
     drop(workers);
 }
+
+/// Overwrites a sled store's `conf` file with garbage (a damaged disk).
+fn garble(store: &Path) {
+    std::fs::write(store.join("conf"), b"not a sled config, a damaged file".repeat(3)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_store_or_outbox_is_named_with_its_fix_and_the_run_completes_after_it() {
+    let files = [("show/a.srt", podmine_tests::mining::srt(30))];
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let mining = Mining::enqueue(&refs);
+    let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
+
+    // A worker's outbox, damaged: the worker says where and what to do, and exits.
+    let mut worker = mining.worker("w", &llm.url(), &WORKER);
+    mining.wait_settled(Duration::from_secs(60)).await;
+    assert_eq!(terminate(&mut worker, Duration::from_secs(20)).0, Some(0));
+    let outbox = mining.scratch.path().join("w").join("worker-outbox.sled");
+    garble(&outbox);
+    let mut damaged = mining.worker("w", &llm.url(), &WORKER);
+    let exited = damaged.wait().unwrap();
+    let said = mining.log("w");
+    assert!(!exited.success() && !said.contains("panicked"), "{said}");
+    assert!(said.contains(&outbox.display().to_string()) && said.contains("move it aside"), "{said}");
+    std::fs::rename(&outbox, outbox.with_extension("broken")).unwrap();
+    let mut worker = mining.worker("w", &llm.url(), &WORKER);
+
+    // The coordinator's store, damaged: collect says where and how to rebuild it.
+    let data = mining.scratch.path().join("coordinator");
+    let store = data.join("coordinator.sled");
+    garble(&store);
+    let collect = || {
+        let mut command = mining.coordinator();
+        command.args(["collect", "--nats", &mining.server.url(), "--out"]).arg(mining.out_dir());
+        command
+    };
+    let refused = collect().output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && !said.contains("panicked"), "{said}");
+    assert!(said.contains(&store.display().to_string()) && said.contains("coordinator enqueue"), "{said}");
+
+    // The fix it names: move it aside, enqueue, collect. Every segment once, no new LLM call.
+    let calls = llm.requests();
+    std::fs::rename(&store, store.with_extension("broken")).unwrap();
+    run({
+        let mut command = mining.coordinator();
+        command.args(["enqueue", "--nats", &mining.server.url()]).arg(mining.corpus_path());
+        command
+    });
+    run(collect());
+    assert_eq!(read_out(&mining.out_dir()).len() as u64, mining.segments);
+    assert_eq!(llm.requests(), calls, "rebuilt from the streams, not the LLM");
+    assert_eq!(terminate(&mut worker, Duration::from_secs(20)).0, Some(0));
+}

@@ -94,7 +94,7 @@ impl Store {
     pub fn open(data_dir: &Path, patience: std::time::Duration) -> anyhow::Result<Self> {
         let path = data_dir.join("coordinator.sled");
         let deadline = std::time::Instant::now() + patience;
-        let config = sled::Config::new().path(&path).cache_capacity(CACHE_BYTES);
+        let config = sled::Config::new().path(&path).cache_capacity(cache_bytes());
         let db = loop {
             // sled may panic on a damaged file: that is an error to explain, not a crash.
             let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
@@ -242,9 +242,14 @@ impl Store {
     }
 }
 
-/// sled's page cache (its default is 1 GiB): what bounds the coordinator's memory
-/// at any corpus size; the working set (recent outcomes, the episode being written) is far smaller.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's page cache in MB (its default is 1 GiB); `PODMINE_STORE_CACHE_MB` sets
+/// another. The working set (recent outcomes, the episode being written) is far smaller.
+const CACHE_MB: u64 = 16;
+
+fn cache_bytes() -> u64 {
+    let mb = std::env::var("PODMINE_STORE_CACHE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(CACHE_MB);
+    mb * 1024 * 1024
+}
 
 /// Running totals of enqueued episodes and segments.
 const TOTALS: &[u8] = b"totals";

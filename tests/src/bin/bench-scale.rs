@@ -113,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
     // 3. status while the collector runs (its snapshot) and after (the store itself)
     let live_ms = median((0..5).map(|_| status_json(coordinator()).map(|(_, ms)| ms)).collect::<Result<_, _>>()?);
     let collector_mb = collector_rss.stop();
+    let collector_now_mb = podmine_tests::procstat::rss_mb(collector.id()).unwrap_or(0.0);
     anyhow::ensure!(terminate(&mut collector, Duration::from_secs(60)).0 == Some(0), "the collector did not stop");
     terminate(&mut worker, Duration::from_secs(60));
     let (status, _) = status_json(coordinator())?;
@@ -141,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
         rate(total, worker_s)
     );
     println!(
-        "  collector           {collect_s:>8.1}  {:>10.0}   {collector_mb:>5.0} MB  (to the last episode file)",
+        "  collector           {collect_s:>8.1}  {:>10.0}   {collector_mb:>5.0} MB  (to the last episode file; {collector_now_mb:.0} MB resident then)",
         rate(total, collect_s)
     );
     println!(
