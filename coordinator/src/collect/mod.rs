@@ -108,7 +108,11 @@ pub async fn run(
         let mut batch = Vec::new();
         tokio::select! {
             _ = cancel.cancelled() => {}
-            read = receiver.recv() => batch.extend(read),
+            read = receiver.recv() => match read {
+                Some(read) => batch.push(read),
+                // Every reader stopped (each before a message it cannot read): wait, do not spin.
+                None => tokio::time::sleep(SNAPSHOT_EVERY).await,
+            },
             _ = tokio::time::sleep(SNAPSHOT_EVERY) => {}
         }
         while batch.len() < BATCH {

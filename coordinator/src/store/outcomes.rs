@@ -241,14 +241,18 @@ impl Store {
     pub(super) fn adopt_orphans(&self, episode: &protocol::EpisodeId) -> anyhow::Result<()> {
         let mut prefix = episode.as_str().as_bytes().to_vec();
         prefix.push(0);
-        let mut adopted = Vec::new();
+        let (mut adopted, mut keys) = (Vec::new(), Vec::new());
         for entry in self.orphans.scan_prefix(&prefix) {
             let (key, value) = entry?;
             adopted.push(Incoming { settled: codec::decode(&value)?, stream: "", sequence: 0 });
-            self.orphans.remove(key)?;
+            keys.push(key);
         }
         if !adopted.is_empty() {
             self.apply(&adopted, runtime::clock::unix_now_ms())?;
+        }
+        // Only once they are counted: an error above leaves them for the next try.
+        for key in keys {
+            self.orphans.remove(key)?;
         }
         Ok(())
     }
