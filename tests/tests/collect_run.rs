@@ -108,6 +108,7 @@ fn run(corpus: &Path, data: &Path, out: &Path, llm: &str) -> Process {
         .arg(corpus)
         // A short ack_wait so tasks held by the killed run come back quickly.
         .args(["--", "--ack-wait", "5s"])
+        .env("RUST_LOG", "info") // for the log a failure shows
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
         .spawn()
@@ -115,13 +116,18 @@ fn run(corpus: &Path, data: &Path, out: &Path, llm: &str) -> Process {
         .unwrap()
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+/// Waits for `coordinator run` (logging to `log`) to exit; on a timeout the panic shows its log.
+fn wait_exit(child: &mut Child, limit: Duration, log: &Path) -> Option<i32> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status.code();
         }
-        assert!(Instant::now() < deadline, "coordinator run did not finish in {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "coordinator run did not finish in {limit:?}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -162,7 +168,7 @@ async fn run_interrupted_by_sigint_then_kill_9_finishes_with_the_same_outputs() 
     let (data_a, out_a) = (dir.path().join("a"), dir.path().join("out-a"));
     let mut reference = run(&corpus, &data_a, &out_a, &reference_llm.url());
     assert_eq!(
-        wait_exit(&mut reference, Duration::from_secs(120)),
+        wait_exit(&mut reference, Duration::from_secs(120), &data_a.with_extension("log")),
         Some(0),
         "{}",
         std::fs::read_to_string(data_a.with_extension("log")).unwrap()
@@ -174,7 +180,7 @@ async fn run_interrupted_by_sigint_then_kill_9_finishes_with_the_same_outputs() 
     let mut first = run(&corpus, &data_b, &out_b, &interrupted_llm.url());
     wait_settled_at_least(&data_b, 10);
     Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap(); // Ctrl-C
-    let code = wait_exit(&mut first, Duration::from_secs(30));
+    let code = wait_exit(&mut first, Duration::from_secs(30), &data_b.with_extension("log"));
     assert_eq!(code, Some(130), "{}", std::fs::read_to_string(data_b.with_extension("log")).unwrap());
     let mut second = run(&corpus, &data_b, &out_b, &interrupted_llm.url());
     wait_settled_at_least(&data_b, segments / 2);
@@ -182,7 +188,7 @@ async fn run_interrupted_by_sigint_then_kill_9_finishes_with_the_same_outputs() 
     second.wait().unwrap();
     let mut third = run(&corpus, &data_b, &out_b, &interrupted_llm.url());
     assert_eq!(
-        wait_exit(&mut third, Duration::from_secs(120)),
+        wait_exit(&mut third, Duration::from_secs(120), &data_b.with_extension("log")),
         Some(0),
         "{}",
         std::fs::read_to_string(data_b.with_extension("log")).unwrap()
