@@ -90,6 +90,16 @@ async fn newer_tasks_and_results_wait_for_an_upgrade_and_then_settle_once() {
     let kept = mining.per_subject(streams::RESULTS, &newer_result).await;
     assert_eq!(kept.get(&newer_result), Some(&1), "the newer result is still on RESULTS");
 
+    // enqueue with the old build still finishes: it replays what it can and says what it could not.
+    let enqueued = mining
+        .coordinator()
+        .args(["enqueue", "--nats", &mining.server.url()])
+        .arg(mining.corpus_path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&enqueued.stderr);
+    assert!(said.contains("Upgrade the coordinator") && said.contains("could not be read"), "{said}");
+
     // The upgraded collector carries on from that message: every segment once.
     let out = collect(true).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -27,15 +27,20 @@ pub enum Read {
     Passed { stream: &'static str, sequence: u64 },
 }
 
-/// Reads `stream` from `after + 1` until `cancel`, sending what it reads.
+/// Reads `stream` from `after + 1` until `cancel` (or, with `until`, once
+/// that sequence is sent), sending what it reads.
 pub async fn read(
     js: jetstream::Context,
     stream: &'static str,
     after: u64,
+    until: Option<u64>,
     sender: mpsc::Sender<Read>,
     cancel: CancellationToken,
 ) {
     let mut next = after + 1;
+    if until.is_some_and(|until| after >= until) {
+        return;
+    }
     let mut outage = Outage::new("collecting");
     let tasks = if stream == streams::ADVISORIES { js.get_stream(streams::TASKS).await.ok() } else { None };
     while !cancel.is_cancelled() {
@@ -94,7 +99,7 @@ pub async fn read(
                     }
                 },
             };
-            if sender.send(read).await.is_err() {
+            if sender.send(read).await.is_err() || until.is_some_and(|until| sequence >= until) {
                 return;
             }
             next = sequence + 1;
