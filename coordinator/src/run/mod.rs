@@ -21,6 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How long the local worker may take to stop once every segment is settled.
+const WORKER_STOP: Duration = Duration::from_secs(10);
+
 /// The NATS URL tried when `--nats` is not given.
 pub const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
 
@@ -84,8 +87,17 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     tokio::pin!(collecting);
     let (collected, worker_result) = tokio::select! {
         collected = &mut collecting => {
+            // Everything is settled: what the worker still holds is redundant, so it
+            // gets a short while to stop, not its whole drain.
             worker_cancel.cancel();
-            (collected, worker.await.context("the local worker panicked")?)
+            match tokio::time::timeout(WORKER_STOP, &mut worker).await {
+                Ok(stopped) => (collected, stopped.context("the local worker panicked")?),
+                Err(_) => {
+                    tracing::warn!("the local worker did not stop within {WORKER_STOP:?}: left behind (its tasks go back to the queue)");
+                    worker.abort();
+                    (collected, Ok(()))
+                }
+            }
         }
         stopped = &mut worker => {
             cancel.cancel();

@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+/// How long after the drain deadline a handler that has not finished is given up.
+const ABANDON_AFTER_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Most tasks one pull asks for (the free slots, up to this).
 const MAX_PULL: usize = 256;
 
@@ -145,7 +148,18 @@ pub async fn run(
                     let shared = shared.clone();
                     shared.counters.in_flight.fetch_add(1, Ordering::SeqCst);
                     tracker.spawn(async move {
-                        if let Err(err) = handle(&shared, message, &shared.hard_stop).await {
+                        // A handler reacts to the drain deadline itself; one stuck in a step
+                        // that cannot (a disk or server that stopped answering) is given up
+                        // a little later, so a stop never waits forever: its task is redelivered.
+                        let abandoned = async {
+                            shared.hard_stop.cancelled().await;
+                            tokio::time::sleep(ABANDON_AFTER_DEADLINE).await;
+                        };
+                        let settled = tokio::select! {
+                            settled = handle(&shared, message, &shared.hard_stop) => settled,
+                            _ = abandoned => Err(anyhow::anyhow!("still settling at the drain deadline")),
+                        };
+                        if let Err(err) = settled {
                             tracing::error!(
                                 error = format!("{err:#}"),
                                 "could not settle a task; the server will redeliver it"

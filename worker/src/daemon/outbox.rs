@@ -66,7 +66,7 @@ impl Outbox {
             // sled's lock error has no kind of its own, only this text.
             Ok(Err(sled::Error::Io(err))) if err.to_string().starts_with("could not acquire lock") => {
                 anyhow::bail!(
-                    "the worker outbox at {} is in use by another worker: give each worker its own --data-dir",
+                    "the worker outbox at {} is in use by another worker ({err}): give each worker its own --data-dir",
                     path.display()
                 )
             }
