@@ -1,9 +1,10 @@
 //! Bytes to text: BOMs, CRLF, text that is not UTF-8 (Windows-1252 when no
 //! byte sequence in it is UTF-8, else lossy UTF-8; with a warning either
-//! way), binary files (refused) and YAML front-matter (split off, its
-//! `title` kept).
+//! way), binary files (refused) and YAML front-matter (split off; its
+//! scalar fields kept as the episode's metadata, `title` as its title).
 
 use super::ReadError;
+use serde_json::{Map, Value};
 
 /// Text ready for a reader, and what decoding noticed.
 #[derive(Debug, Default)]
@@ -12,6 +13,8 @@ pub struct Decoded {
     pub text: String,
     /// `title:` from YAML front-matter, if any.
     pub title: Option<String>,
+    /// The front-matter's scalar fields (`video_id`, `source`, `upload_date`, …).
+    pub metadata: Map<String, Value>,
     pub warnings: Vec<String>,
 }
 
@@ -73,8 +76,9 @@ fn windows_1252(bytes: &[u8]) -> String {
 
 fn finish(text: String, warnings: Vec<String>) -> Result<Decoded, ReadError> {
     let text = if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text };
-    let (title, body) = split_front_matter(&text);
-    let decoded = Decoded { title, text: body.to_owned(), warnings };
+    let (metadata, body) = split_front_matter(&text);
+    let title = metadata.get("title").and_then(Value::as_str).filter(|t| !t.trim().is_empty()).map(str::to_owned);
+    let decoded = Decoded { title, metadata, text: body.to_owned(), warnings };
     if decoded.text.trim().is_empty() {
         return Err(ReadError::Empty);
     }
@@ -94,24 +98,55 @@ fn decode_utf16_with_bom(bytes: &[u8]) -> Option<String> {
     Some(String::from_utf16_lossy(&units))
 }
 
-/// Splits `---\n…\n---\n` front-matter from the body; returns its `title`.
-fn split_front_matter(text: &str) -> (Option<String>, &str) {
+/// Splits `---\n…\n---\n` front-matter from the body; returns its scalar fields.
+fn split_front_matter(text: &str) -> (Map<String, Value>, &str) {
     let Some(rest) = text.strip_prefix("---\n") else {
-        return (None, text);
+        return (Map::new(), text);
     };
     let Some(end) = rest
         .find("\n---\n")
         .map(|i| (i, i + 5))
         .or_else(|| rest.strip_suffix("\n---").map(|head| (head.len(), rest.len())))
     else {
-        return (None, text);
+        return (Map::new(), text);
     };
     let (header, body) = (&rest[..end.0], &rest[end.1..]);
-    let title = header.lines().find_map(|line| {
-        let value = line.strip_prefix("title:")?.trim().trim_matches(['"', '\'']);
-        (!value.is_empty()).then(|| value.to_owned())
-    });
-    (title, body)
+    (front_matter_scalars(header), body)
+}
+
+/// The top-level `key: value` lines of YAML whose value is a scalar; lists,
+/// maps and block values (`tags:` followed by `- …` lines) are left out.
+fn front_matter_scalars(header: &str) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for line in header.lines().filter(|l| !l.starts_with([' ', '\t', '-', '#'])) {
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let (key, value) = (key.trim(), value.trim());
+        let plain_key = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        if plain_key && !value.is_empty() && !value.starts_with(['[', '{', '|', '>', '&', '*']) {
+            fields.insert(key.to_owned(), yaml_scalar(value));
+        }
+    }
+    fields
+}
+
+/// A YAML scalar as JSON: quoted → string, `true`/`false` → bool, a plain
+/// integer → number (not `0123`: an id keeps its zeros), anything else → string.
+fn yaml_scalar(value: &str) -> Value {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(quote).and_then(|v| v.strip_suffix(quote)) {
+            return Value::String(inner.replace("\\\"", "\"").replace("''", "'"));
+        }
+    }
+    let value = value.split(" #").next().unwrap_or(value).trim();
+    match value {
+        "true" | "True" => Value::Bool(true),
+        "false" | "False" => Value::Bool(false),
+        "null" | "~" => Value::Null,
+        _ => match value.parse::<i64>() {
+            Ok(n) if !value.starts_with(['0', '+']) || value == "0" => Value::from(n),
+            _ => Value::String(value.to_owned()),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -158,5 +193,24 @@ mod tests {
         let decoded = decode(b"---\ntitle: \"Ep 1: Intro\"\ndate: 2024\n---\n**A:** hello").unwrap();
         assert_eq!(decoded.title.as_deref(), Some("Ep 1: Intro"));
         assert_eq!(decoded.text, "**A:** hello");
+    }
+
+    #[test]
+    fn keeps_the_users_front_matter_scalars() {
+        let header = "---\ntitle: \"Gold: why now\"\nsource: https://youtube.com/watch?v=abc\nvideo_id: \"0Ab_9\"\n\
+            uploader: Some Channel\nupload_date: \"August 02, 2025\"\nduration: \"61:25\"\nview_count: 12345\n\
+            tags:\n  - gold\n  - macro\nkeywords: [a, b]\ndiarization_enabled: true\nepisode: 0042\n---\nbody";
+        let decoded = decode(header.as_bytes()).unwrap();
+        let m = &decoded.metadata;
+        assert_eq!(m["video_id"], "0Ab_9");
+        assert_eq!(m["source"], "https://youtube.com/watch?v=abc");
+        assert_eq!(m["uploader"], "Some Channel");
+        assert_eq!(m["upload_date"], "August 02, 2025");
+        assert_eq!(m["duration"], "61:25");
+        assert_eq!(m["view_count"], 12345);
+        assert_eq!(m["diarization_enabled"], true);
+        assert_eq!(m["episode"], "0042", "leading zeros kept");
+        assert!(!m.contains_key("tags") && !m.contains_key("keywords"), "lists are not scalars");
+        assert_eq!(decoded.title.as_deref(), Some("Gold: why now"));
     }
 }

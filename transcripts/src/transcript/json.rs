@@ -1,12 +1,17 @@
 //! JSON transcripts: Whisper's `{"segments": [{start, end, text, speaker?}]}`
 //! (seconds as numbers; WhisperX adds `speaker`), and turn lists
-//! `[{speaker, time, message}]` (time as a clock string).
+//! `[{speaker, time, message}]` (time as a clock string). A Whisper object's
+//! other top-level scalars (`language`, or `video_id`, `title` … where a tool
+//! added them) are the episode's metadata.
 
 use super::{speaker, Format, RawCue, ReadError};
 use protocol::timestamp::{parse_clock, parse_seconds, secs_to_ms};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-pub fn parse(text: &str) -> Result<(Format, Vec<RawCue>), ReadError> {
+/// What a JSON transcript holds: its format, cues and metadata.
+pub type Parsed = (Format, Vec<RawCue>, Map<String, Value>);
+
+pub fn parse(text: &str) -> Result<Parsed, ReadError> {
     let value: Value = serde_json::from_str(text).map_err(|err| ReadError::InvalidJson {
         line: err.line(),
         column: err.column(),
@@ -15,21 +20,31 @@ pub fn parse(text: &str) -> Result<(Format, Vec<RawCue>), ReadError> {
     match &value {
         Value::Object(object) => match object.get("segments") {
             Some(Value::Array(segments)) => {
-                Ok((Format::WhisperJson, segments.iter().filter_map(whisper_cue).collect()))
+                Ok((Format::WhisperJson, segments.iter().filter_map(whisper_cue).collect(), scalars(object)))
             }
             _ => match object.get("text") {
                 // Whisper output without segments: one untimed block of text.
                 Some(Value::String(text)) => {
-                    Ok((Format::WhisperJson, vec![RawCue { text: text.clone(), ..RawCue::default() }]))
+                    let cue = RawCue { text: text.clone(), ..RawCue::default() };
+                    Ok((Format::WhisperJson, vec![cue], scalars(object)))
                 }
                 _ => Err(ReadError::NotTranscript("a JSON object without `segments` or `text`".into())),
             },
         },
         Value::Array(turns) if turns.iter().any(|t| text_of(t).is_some()) => {
-            Ok((Format::TurnsJson, turns.iter().filter_map(turn_cue).collect()))
+            Ok((Format::TurnsJson, turns.iter().filter_map(turn_cue).collect(), Map::new()))
         }
         _ => Err(ReadError::NotTranscript("JSON that is neither Whisper `segments` nor a list of turns".into())),
     }
+}
+
+/// Top-level scalar fields other than the transcript's own text.
+fn scalars(object: &Map<String, Value>) -> Map<String, Value> {
+    object
+        .iter()
+        .filter(|(key, value)| key.as_str() != "text" && !value.is_array() && !value.is_object())
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 fn text_of(item: &Value) -> Option<&str> {
@@ -77,8 +92,9 @@ mod tests {
     fn reads_whisper_segments_with_and_without_speakers() {
         let json = r#"{"text":"…","segments":[{"id":0,"start":0.0,"end":4.5,"text":" Hello there."},
             {"id":1,"start":4.5,"end":9.25,"text":" Hi.","speaker":"SPEAKER_01"}],"language":"en"}"#;
-        let (format, cues) = parse(json).unwrap();
+        let (format, cues, metadata) = parse(json).unwrap();
         assert_eq!(format, Format::WhisperJson);
+        assert_eq!(metadata, serde_json::json!({"language": "en"}).as_object().unwrap().clone());
         assert_eq!((cues[0].start_ms, cues[0].end_ms, cues[0].text.as_str()), (Some(0), Some(4_500), "Hello there."));
         assert_eq!(cues[0].speaker, None);
         assert_eq!((cues[1].end_ms, cues[1].speaker.as_deref()), (Some(9_250), Some("SPEAKER_01")));
@@ -88,7 +104,7 @@ mod tests {
     fn reads_turn_lists() {
         let json = r#"[{"speaker":"Guest 2","time":"00:00:00.000","message":"Welcome."},
                        {"speaker":"Amit Varma","time":"00:00:07.000","message":"Ram Singh is a farmer."}]"#;
-        let (format, cues) = parse(json).unwrap();
+        let (format, cues, _) = parse(json).unwrap();
         assert_eq!(format, Format::TurnsJson);
         assert_eq!(cues[1].start_ms, Some(7_000));
         assert_eq!(cues[1].speaker.as_deref(), Some("Amit Varma"));

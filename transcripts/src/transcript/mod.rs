@@ -74,6 +74,9 @@ pub struct Cue {
 pub struct Transcript {
     pub format: Format,
     pub title: Option<String>,
+    /// Scalar fields of the file's front-matter or JSON object (`video_id`,
+    /// `source`, `uploader`, `upload_date`, …), passed through to the output.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
     pub cues: Vec<Cue>,
     /// What a user may want to know (lossy decoding, collapsed repeats, …).
     pub warnings: Vec<String>,
@@ -116,19 +119,23 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Transcript, ReadError> {
         }
     }
     let mut warnings = decoded.warnings;
-    let (format, raw) = parse_by_content(path, &decoded.text, &mut warnings)?;
+    let (format, raw, json_metadata) = parse_by_content(path, &decoded.text, &mut warnings)?;
     let cues = timeline::resolve(raw, &mut warnings);
     if cues.is_empty() {
         return Err(ReadError::NoText(format));
     }
-    Ok(Transcript { format, title: decoded.title, cues, warnings })
+    let mut metadata = json_metadata;
+    metadata.extend(decoded.metadata);
+    let title = decoded.title.or_else(|| metadata.get("title").and_then(|t| t.as_str()).map(str::to_owned));
+    Ok(Transcript { format, title, metadata, cues, warnings })
 }
 
-fn parse_by_content(path: &Path, text: &str, warnings: &mut Vec<String>) -> Result<(Format, Vec<RawCue>), ReadError> {
+fn parse_by_content(path: &Path, text: &str, warnings: &mut Vec<String>) -> Result<json::Parsed, ReadError> {
+    let none = serde_json::Map::new;
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let head = text.trim_start();
     if head.starts_with("WEBVTT") {
-        return Ok((Format::WebVtt, subtitles::parse(text, warnings)));
+        return Ok((Format::WebVtt, subtitles::parse(text, warnings), none()));
     }
     if head.starts_with('{') || head.starts_with('[') && extension == "json" {
         return json::parse(text);
@@ -143,10 +150,11 @@ fn parse_by_content(path: &Path, text: &str, warnings: &mut Vec<String>) -> Resu
         return json::parse(text);
     }
     if subtitles::looks_like_srt(text) || extension == "srt" || extension == "vtt" {
-        return Ok((if extension == "vtt" { Format::WebVtt } else { Format::Srt }, subtitles::parse(text, warnings)));
+        let format = if extension == "vtt" { Format::WebVtt } else { Format::Srt };
+        return Ok((format, subtitles::parse(text, warnings), none()));
     }
     let (raw, anchors) = text::parse(text);
-    Ok((if anchors > 0 { Format::TimestampedText } else { Format::UntimedText }, raw))
+    Ok((if anchors > 0 { Format::TimestampedText } else { Format::UntimedText }, raw, none()))
 }
 
 #[cfg(test)]

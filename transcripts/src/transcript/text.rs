@@ -1,9 +1,11 @@
 //! Markdown and plain text, with inline timestamps or without.
 //!
-//! Each non-empty line is a cue. A speaker label starts a turn and carries over
-//! to the lines after it (`**Name:**`, `[Name]:`, `Name (HH:MM:SS):`,
-//! `[Name] [MM:SS]`); a label alone on a line names the speaker of what
-//! follows. Timestamps (`[MM:SS]`, `[HH:MM:SS.ff]`, Markdown-escaped `\[..\]`,
+//! Each non-empty line is a cue; Markdown headings (`# Title`, `## Full
+//! Transcript`) are not speech and are skipped. A speaker label starts a turn
+//! and carries over to the lines after it (`**Name:**`, `[Name]:`,
+//! `Name (HH:MM:SS):`, `[Name] [MM:SS]`, and the users' audio processor's
+//! `**MM:SS** (SPEAKER_00): text`, `**HH:MM:SS**: text`, `(SPEAKER_00): text`);
+//! a label alone on a line names the speaker of what follows. Timestamps (`[MM:SS]`, `[HH:MM:SS.ff]`, Markdown-escaped `\[..\]`,
 //! minutes above 59, `[12.00 --> 15.50]` seconds) anchor the text after them,
 //! wherever they stand in a line; brackets that are not times (`[laughs]`) stay text.
 
@@ -16,10 +18,11 @@ pub fn parse(text: &str) -> (Vec<RawCue>, usize) {
     let mut anchors = 0;
     let mut current_speaker: Option<String> = None;
     for line in text.lines() {
-        let line = unescape_markdown(line.trim().trim_start_matches('#').trim());
-        if line.is_empty() {
+        let line = line.trim();
+        if line.is_empty() || is_heading(line) {
             continue;
         }
+        let line = unescape_markdown(line);
         let (label, label_time, rest) = split_turn(&line);
         if label.is_some() {
             current_speaker = label;
@@ -38,8 +41,17 @@ pub fn parse(text: &str) -> (Vec<RawCue>, usize) {
     (merge_bare_anchors(cues), anchors)
 }
 
+/// An ATX heading: `#`s, then a space.
+fn is_heading(line: &str) -> bool {
+    let hashes = line.len() - line.trim_start_matches('#').len();
+    (1..=6).contains(&hashes) && line[hashes..].starts_with(' ')
+}
+
 /// A speaker label at the start of a line: (name, time given with it, rest).
 fn split_turn(line: &str) -> (Option<String>, Option<u64>, &str) {
+    if let Some(turn) = split_bold_time(line) {
+        return turn;
+    }
     let (label, rest) = speaker::split_label(line);
     if label.is_some() {
         return (label, None, rest);
@@ -64,6 +76,27 @@ fn split_turn(line: &str) -> (Option<String>, Option<u64>, &str) {
         }
     }
     (None, None, line)
+}
+
+/// The users' audio processor's lines: `**MM:SS** (Speaker): text`,
+/// `**HH:MM:SS**: text` (no diarization) and `(Speaker): text` (no times).
+fn split_bold_time(line: &str) -> Option<(Option<String>, Option<u64>, &str)> {
+    let (time, rest) = match line.strip_prefix("**") {
+        Some(after) => {
+            let (time, rest) = after.split_once("**")?;
+            (Some(parse_clock(time)?), rest.trim_start())
+        }
+        None => (None, line),
+    };
+    let (name, rest) = match rest.strip_prefix('(') {
+        Some(after) => {
+            let (name, rest) = after.split_once("):")?;
+            (Some(speaker::valid_name(name)?), rest)
+        }
+        None if time.is_some() => (None, rest.strip_prefix(':').unwrap_or(rest)),
+        None => return None,
+    };
+    Some((name, time, rest.trim_start()))
 }
 
 /// A bracketed time: `[MM:SS]`, `[HH:MM:SS.ff]` or `[12.00 --> 15.50]`.
@@ -196,6 +229,26 @@ mod tests {
         assert_eq!(cues[1], cue(Some(130_000), Some("Bob"), "Then words."));
         assert_eq!((cues[2].start_ms, cues[2].end_ms), (Some(12_000), Some(15_500)));
         assert_eq!(cues[3], cue(None, Some("Jerod Santo"), "Label on its own line."));
+    }
+
+    #[test]
+    fn reads_the_users_audio_processor_lines() {
+        let md = "# Gold: why now\n\n## Full Transcript\n\n**00:00** (SPEAKER_00): Welcome back.\n\n\
+            **01:05** (SPEAKER_01): Rates rose.\n\n**1:02:03** (Ada Lovelace): Late.\n\n**59:59**: No speaker.\n\n\
+            (SPEAKER_00): No time.\n\nBare text.";
+        let (cues, anchors) = parse(md);
+        assert_eq!(anchors, 4);
+        assert_eq!(
+            cues,
+            vec![
+                cue(Some(0), Some("SPEAKER_00"), "Welcome back."),
+                cue(Some(65_000), Some("SPEAKER_01"), "Rates rose."),
+                cue(Some(3_723_000), Some("Ada Lovelace"), "Late."),
+                cue(Some(3_599_000), Some("Ada Lovelace"), "No speaker."),
+                cue(None, Some("SPEAKER_00"), "No time."),
+                cue(None, Some("SPEAKER_00"), "Bare text."),
+            ]
+        );
     }
 
     #[test]
