@@ -50,6 +50,10 @@ pub enum Command {
         /// Keep collecting after every enqueued segment is settled (until Ctrl-C).
         #[arg(long)]
         follow: bool,
+        /// Leave items whose quote is not in the segment (or whose time is
+        /// outside it) out of the output; by default they are kept and flagged.
+        #[arg(long)]
+        drop_ungrounded: bool,
     },
     /// List failed segments: reason, attempts, where the raw output is.
     Failed {
@@ -76,6 +80,10 @@ pub enum Command {
         /// File to write (standard output when not given).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Leave items whose quote is not in the segment (or whose time is
+        /// outside it) out of the output; by default they are kept and flagged.
+        #[arg(long)]
+        drop_ungrounded: bool,
     },
     /// One machine, one command: NATS (embedded if none answers), enqueue, a
     /// local worker and the collector, until every segment is settled.
@@ -93,6 +101,10 @@ pub enum Command {
         /// Target segment length in seconds.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         segment_seconds: u64,
+        /// Leave items whose quote is not in the segment (or whose time is
+        /// outside it) out of the output; by default they are kept and flagged.
+        #[arg(long)]
+        drop_ungrounded: bool,
         /// The local worker's flags, as `worker run` takes them (also accepted
         /// after `--`, e.g. `-- --num-predict 400`).
         #[command(flatten, next_help_heading = "Local worker")]
@@ -116,6 +128,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn ungrounded(drop: bool) -> protocol::output::Ungrounded {
+    if drop {
+        protocol::output::Ungrounded::Drop
+    } else {
+        protocol::output::Ungrounded::Keep
+    }
 }
 
 /// The command line of this process, with `coordinator run`'s worker flags
@@ -152,12 +172,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Collect { nats, out, follow } => {
+        Command::Collect { nats, out, follow, drop_ungrounded } => {
             let js = nats::connect(&nats).await?;
             let store = open_store(&cli.data_dir)?;
             let cancel = cancel_on_signal();
-            let settings =
-                CollectSettings { out: out.clone(), follow, snapshot: Some(cli.data_dir.join("status.json")) };
+            let settings = CollectSettings {
+                out: out.clone(),
+                follow,
+                snapshot: Some(cli.data_dir.join("status.json")),
+                ungrounded: ungrounded(drop_ungrounded),
+            };
             let collected = collect::run(&js, &store, &settings, &cancel).await?;
             println!(
                 "collected {} new outcome(s) ({} duplicate, {} stale, {} kept for episodes not enqueued here); \
@@ -181,7 +205,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("re-enqueued {retried} failed segment(s)");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { jsonl: _, out } => {
+        Command::Export { jsonl: _, out, drop_ungrounded } => {
             let store = open_store(&cli.data_dir)?;
             let mut writer: Box<dyn std::io::Write> = match &out {
                 Some(path) => Box::new(std::io::BufWriter::new(
@@ -189,10 +213,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            output::export_jsonl(&store, &mut writer)?;
+            output::export_jsonl(&store, &mut writer, ungrounded(drop_ungrounded))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { corpus, nats, nats_auth, out, segment_seconds, worker } => {
+        Command::Run { corpus, nats, nats_auth, out, segment_seconds, drop_ungrounded, worker } => {
             let settings = RunSettings {
                 corpus,
                 out: out.clone(),
@@ -200,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 nats,
                 nats_auth,
                 segment_seconds,
+                ungrounded: ungrounded(drop_ungrounded),
                 worker: worker::Settings::from_options(&worker)?,
             };
             match run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await? {

@@ -32,6 +32,24 @@ pub struct Status {
     /// (a new, deleted or restored store): messages still to replay.
     #[serde(default)]
     pub catching_up: Option<u64>,
+    /// Per model: how grounded its answers are, and how many real-speech
+    /// segments it mined empty (running totals).
+    #[serde(default)]
+    pub grounding: BTreeMap<String, Grounding>,
+}
+
+/// One model's grounding figures.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Grounding {
+    pub mined: u64,
+    /// Segments of at least 40 words mined with all four arrays empty.
+    pub empty: u64,
+    pub items: u64,
+    pub ungrounded_items: u64,
+    /// `ungrounded_items / items` (0 without items).
+    pub ungrounded_share: f64,
+    pub quotes: u64,
+    pub ungrounded_quotes: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -122,6 +140,23 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         queue: Queue { reachable: tasks.is_some(), tasks },
         failures,
         catching_up: None,
+        grounding: store
+            .quality()?
+            .into_iter()
+            .map(|(model, q)| {
+                let share = if q.items > 0 { q.ungrounded_items as f64 / q.items as f64 } else { 0.0 };
+                let figures = Grounding {
+                    mined: q.mined,
+                    empty: q.empty,
+                    items: q.items,
+                    ungrounded_items: q.ungrounded_items,
+                    ungrounded_share: share,
+                    quotes: q.quotes,
+                    ungrounded_quotes: q.ungrounded_quotes,
+                };
+                (model, figures)
+            })
+            .collect(),
         per_segment: PerSegment {
             queue_ms: average(usage.queue_ms),
             prefill_ms: average(usage.prefill_ms),
@@ -212,6 +247,18 @@ pub fn render(status: &Status) -> String {
     };
     if let Some(left) = status.catching_up {
         out += &format!("collector: catching up with the streams, {left} message(s) to replay (no LLM calls)\n");
+    }
+    for (model, g) in &status.grounding {
+        out += &format!(
+            "grounding ({model}): {} item(s), {:.1}% ungrounded ({} of {} quotes not in their segment); \
+             {} empty segment(s) of real speech of {} mined\n",
+            g.items,
+            g.ungrounded_share * 100.0,
+            g.ungrounded_quotes,
+            g.quotes,
+            g.empty,
+            g.mined
+        );
     }
     out += &format!("workers: {}\n", status.workers.len());
     out += &workers_table(&status.workers, status.as_of_unix_ms / 1000);

@@ -13,6 +13,7 @@
 //! - [`streams`]: JetStream stream and consumer settings, and `ensure_streams`.
 //! - [`liveness`]: [`liveness::WorkerRecord`], what each worker says about itself
 //!   in a KV bucket and `status` reads back.
+//! - [`grounding`]: whether a mined answer's quotes and times are in its segment.
 //! - [`output`]: [`output::EpisodeFile`] and [`output::ExportLine`], the output
 //!   users parse, with their published JSON Schemas.
 //! - [`connect`]: the NATS flags every binary shares (URL, credentials, TLS) and
@@ -21,6 +22,7 @@
 
 pub mod codec;
 pub mod connect;
+pub mod grounding;
 pub mod ids;
 pub mod liveness;
 pub mod output;

@@ -6,19 +6,63 @@
 //!
 //! The mined object keeps the shape of the schema in use (podmine's default,
 //! or the users' `miner_output.v1`): it is carried as JSON, not re-typed here.
+//! Grounding findings sit beside it, not inside it.
+//!
+//! [`FORMAT_VERSION`] names the shape; it changes when a field changes meaning
+//! or type (fields are only ever added within a version).
 
+use crate::grounding::{self, Grounding};
 use crate::result::{FailureRecord, Provenance, SegmentResult};
 use crate::timestamp::format_hms;
 use crate::Task;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The output format's version. 2: `segment_id`, `speaker` always a string,
+/// episode `metadata` and `counts`, `grounding` beside each mined answer.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One finished episode: every segment, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EpisodeFile {
+    /// [`FORMAT_VERSION`] of this file's shape.
+    pub format_version: u32,
     pub episode: EpisodeInfo,
+    pub counts: EpisodeCounts,
     /// Every segment of the episode, by index from 0, each once.
     pub segments: Vec<SegmentEntry>,
+}
+
+/// How the episode's segments ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EpisodeCounts {
+    pub segments: u32,
+    pub mined: u32,
+    pub failed: u32,
+    /// Mined segments of real speech with every array empty.
+    pub empty: u32,
+    /// Items (claims, terms, people, models) and those with an ungrounded quote or time.
+    pub items: u32,
+    pub ungrounded_items: u32,
+}
+
+impl EpisodeCounts {
+    pub fn of(segments: &[SegmentEntry]) -> Self {
+        let mut counts = Self { segments: segments.len() as u32, ..Self::default() };
+        for entry in segments {
+            match &entry.outcome {
+                SegmentOutcome::Mined { grounding, .. } => {
+                    counts.mined += 1;
+                    counts.empty += u32::from(grounding.empty);
+                    counts.items += grounding.items;
+                    counts.ungrounded_items += grounding.ungrounded_items();
+                }
+                SegmentOutcome::Failed { .. } => counts.failed += 1,
+            }
+        }
+        counts
+    }
 }
 
 /// Which episode, and where it came from.
@@ -31,11 +75,16 @@ pub struct EpisodeInfo {
     pub title: String,
     /// The transcript format it was read as (e.g. `srt`, `whisper-json`).
     pub format: String,
+    /// The transcript's own scalar fields (front-matter or JSON): `video_id`,
+    /// `source`, `uploader`, `upload_date`, `title`, … as the file has them.
+    pub metadata: Map<String, Value>,
 }
 
 /// One segment and what became of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SegmentEntry {
+    /// Stable across runs and machines; the `segment_id` the prompt sent.
+    pub segment_id: String,
     /// Position in the episode, from 0.
     pub index: u32,
     /// Start, `HH:MM:SS`.
@@ -44,8 +93,8 @@ pub struct SegmentEntry {
     pub t1: String,
     /// The transcript had no (or sparse) times: these were estimated.
     pub times_estimated: bool,
-    /// Who speaks first, when the transcript says.
-    pub speaker: Option<String>,
+    /// Who speaks first; `Unknown` when the transcript does not say.
+    pub speaker: String,
     pub text: String,
     #[serde(flatten)]
     pub outcome: SegmentOutcome,
@@ -61,6 +110,8 @@ pub enum SegmentOutcome {
         mined: serde_json::Value,
         /// What validation repaired or dropped, one line each.
         repairs: Vec<String>,
+        /// Which items quote text not in the segment or give a time outside it.
+        grounding: Grounding,
     },
     Failed {
         failure: FailureInfo,
@@ -110,13 +161,35 @@ pub struct EpisodeRef {
     pub id: String,
     pub source_path: String,
     pub title: String,
+    /// As in [`EpisodeInfo::metadata`].
+    pub metadata: Map<String, Value>,
+}
+
+/// What the output does with ungrounded items.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ungrounded {
+    /// Keep them, listed in `grounding` (the default).
+    #[default]
+    Keep,
+    /// Remove them from the answer (still listed in `grounding`).
+    Drop,
 }
 
 impl SegmentEntry {
-    pub fn mined(result: &SegmentResult) -> Self {
+    pub fn mined(result: &SegmentResult, ungrounded: Ungrounded) -> Self {
         // Workers publish validated JSON; anything else would be a bug, shown as null.
-        let mined = serde_json::from_str(&result.mined_json).unwrap_or(serde_json::Value::Null);
-        let outcome = SegmentOutcome::Mined { mined, repairs: result.repairs.clone() };
+        let mined = serde_json::from_str(&result.mined_json).unwrap_or(Value::Null);
+        let grounding = ground(result);
+        let mut repairs = result.repairs.clone();
+        let mined = match ungrounded {
+            Ungrounded::Drop if !grounding.ungrounded.is_empty() => {
+                repairs
+                    .push(format!("{} ungrounded item(s) dropped (--drop-ungrounded)", grounding.ungrounded_items()));
+                grounding.drop_ungrounded(&mined)
+            }
+            _ => mined,
+        };
+        let outcome = SegmentOutcome::Mined { mined, repairs, grounding };
         Self::of(&result.task, outcome, &result.provenance)
     }
 
@@ -130,16 +203,24 @@ impl SegmentEntry {
     fn of(task: &Task, outcome: SegmentOutcome, provenance: &Provenance) -> Self {
         let segment = &task.segment;
         Self {
+            segment_id: segment.segment_id(),
             index: segment.index,
             t0: format_hms(segment.t0_ms),
             t1: format_hms(segment.t1_ms),
             times_estimated: segment.times_estimated,
-            speaker: segment.speaker.clone(),
+            speaker: segment.speaker_or_unknown(),
             text: segment.text.clone(),
             outcome,
             provenance: ProvenanceInfo::from(provenance),
         }
     }
+}
+
+/// Grounding of a mined result against its own segment.
+pub fn ground(result: &SegmentResult) -> Grounding {
+    let mined: Value = serde_json::from_str(&result.mined_json).unwrap_or(Value::Null);
+    let segment = &result.task.segment;
+    grounding::check(&mined, &segment.text, segment.t0_ms, segment.t1_ms)
 }
 
 impl From<&Provenance> for ProvenanceInfo {
@@ -225,19 +306,26 @@ mod tests {
             raw_output: Some("{not json".into()),
             provenance: provenance(),
         };
-        [SegmentEntry::mined(&mined), SegmentEntry::failed(&failed)]
+        [SegmentEntry::mined(&mined, Ungrounded::Keep), SegmentEntry::failed(&failed)]
     }
 
     #[test]
     fn an_episode_file_round_trips_through_its_json() {
+        let segments = entries().to_vec();
         let file = EpisodeFile {
+            format_version: FORMAT_VERSION,
             episode: EpisodeInfo {
                 id: "show/ep-1".into(),
                 source_path: "show/ep-1.md".into(),
                 title: "Ep 1".into(),
                 format: "markdown".into(),
+                metadata: serde_json::json!({"video_id": "abc", "view_count": 3})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             },
-            segments: entries().to_vec(),
+            counts: EpisodeCounts::of(&segments),
+            segments,
         };
         let json = serde_json::to_string_pretty(&file).expect("encode");
         assert_eq!(serde_json::from_str::<EpisodeFile>(&json).expect("decode"), file);
@@ -248,6 +336,13 @@ mod tests {
         assert_eq!(first["mined"]["claims"][0]["claim"], "deploys are back");
         assert_eq!(value["segments"][1]["failure"]["raw_output"], "{not json");
         assert_eq!(first["provenance"]["output_tokens"], 120);
+        assert_eq!(
+            value["counts"],
+            serde_json::json!({"segments": 2, "mined": 1, "failed": 1, "empty": 0, "items": 1, "ungrounded_items": 0})
+        );
+        assert_eq!(value["episode"]["metadata"]["video_id"], "abc");
+        assert_eq!(first["segment_id"], value["segments"][1]["segment_id"]);
+        assert_eq!(first["speaker"], "Jerod Santo");
     }
 
     #[test]
@@ -259,6 +354,7 @@ mod tests {
                     id: "show/ep-1".into(),
                     source_path: "show/ep-1.md".into(),
                     title: "Ep 1".into(),
+                    metadata: Map::new(),
                 },
             };
             let json = serde_json::to_string(&line).expect("encode");

@@ -3,6 +3,9 @@
 use crate::ids::{ContentHash, EpisodeId, SegmentKey};
 use serde::{Deserialize, Serialize};
 
+/// The speaker of a segment whose transcript does not say (the users' spelling).
+pub const UNKNOWN_SPEAKER: &str = "Unknown";
+
 /// A timestamped stretch of one episode (about 30 s by default), the input a
 /// worker mines. Field names follow the users' miner input where they overlap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +29,17 @@ pub struct Segment {
 impl Segment {
     pub fn key(&self) -> SegmentKey {
         SegmentKey::new(self.episode.clone(), self.index)
+    }
+
+    /// The id the prompt sends and the output carries: the episode's subject
+    /// token and the index, the same on every machine and in every run.
+    pub fn segment_id(&self) -> String {
+        format!("{}_{}", self.episode.subject_token(), self.index)
+    }
+
+    /// The speaker as the users' pipeline has it: a string, `Unknown` when not known.
+    pub fn speaker_or_unknown(&self) -> String {
+        self.speaker.clone().unwrap_or_else(|| UNKNOWN_SPEAKER.to_owned())
     }
 
     /// Hash of everything a worker sees of this segment.

@@ -63,7 +63,10 @@ fn assert_segments_alike(relative: &str, expect_speakers: bool) {
     assert_eq!(theirs.metadata["video_id"], "dQw4w9WgXcQ");
     assert_eq!(theirs.metadata["upload_date"], "August 02, 2025");
     assert_eq!(theirs.metadata["uploader"], "The Show");
-    assert!(theirs.cues.iter().all(|c| c.text != "A real episode" && c.text != "Full Transcript"), "headings are not speech");
+    assert!(
+        theirs.cues.iter().all(|c| c.text != "A real episode" && c.text != "Full Transcript"),
+        "headings are not speech"
+    );
 
     let (from_source, from_theirs) = (segments(&source), segments(&theirs));
     let (a, b) = (from_source.len() as f64, from_theirs.len() as f64);
@@ -112,7 +115,10 @@ fn assert_segments_alike(relative: &str, expect_speakers: bool) {
     assert_eq!(from_theirs.iter().any(|s| s.speaker.is_some()), expect_speakers);
     let last_source_end = from_source.last().unwrap().t1_ms;
     let last_theirs_end = from_theirs.last().unwrap().t1_ms;
-    assert!(last_theirs_end.abs_diff(last_source_end) <= 60_000, "{relative}: ends {last_source_end} vs {last_theirs_end}");
+    assert!(
+        last_theirs_end.abs_diff(last_source_end) <= 60_000,
+        "{relative}: ends {last_source_end} vs {last_theirs_end}"
+    );
 }
 
 #[test]

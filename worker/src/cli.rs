@@ -133,6 +133,11 @@ pub struct MiningFlags {
     /// Sampling temperature (0 can deadlock Ollama's grammar mode under parallel load).
     #[arg(long, default_value_t = 0.3)]
     pub temperature: f32,
+    /// Cap every array of the answer at N items (sent in the schema, enforced
+    /// on the answer). Without it the schema's own bounds hold: none in the
+    /// users' schema, a runaway guard of 40 in the default one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_items: Option<u64>,
 }
 
 /// `127.0.0.1:11434` (Ollama's own OLLAMA_HOST form) → `http://127.0.0.1:11434`.

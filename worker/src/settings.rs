@@ -116,6 +116,10 @@ pub fn load_prompt(flags: &MiningFlags) -> anyhow::Result<Prompt> {
             .with_context(|| format!("--schema {} is not valid JSON", path.display()))?,
         None => prompt::default_schema(),
     };
+    let schema = match flags.max_items {
+        Some(max) => prompt::cap_items(schema, max),
+        None => schema,
+    };
     Ok(Prompt::new(instructions, schema))
 }
 

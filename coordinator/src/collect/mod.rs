@@ -35,6 +35,8 @@ pub struct CollectSettings {
     /// Where to keep a status snapshot for `coordinator status`, which cannot
     /// open the store while this process holds it.
     pub snapshot: Option<PathBuf>,
+    /// Whether episode files keep ungrounded items (flagged) or drop them.
+    pub ungrounded: protocol::output::Ungrounded,
 }
 
 /// How often the status snapshot is rewritten.
@@ -276,7 +278,7 @@ fn write_complete_episodes(
             .collect(),
     };
     for (id, record) in candidates {
-        if output::write_episode(store, &settings.out, &id, &record)? {
+        if output::write_episode(store, &settings.out, &id, &record, settings.ungrounded)? {
             collected.episodes_written += 1;
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::store::{EpisodeRecord, Settled, Store};
 use anyhow::Context;
-use protocol::output::{EpisodeFile, EpisodeInfo, EpisodeRef, ExportLine, SegmentEntry};
+use protocol::output::{EpisodeCounts, EpisodeFile, EpisodeInfo, EpisodeRef, ExportLine, SegmentEntry, Ungrounded};
 use protocol::EpisodeId;
 use std::path::{Path, PathBuf};
 
@@ -14,31 +14,45 @@ pub fn episode_path(out: &Path, id: &EpisodeId) -> PathBuf {
 }
 
 /// One segment as it appears in the output.
-pub fn segment_entry(settled: &Settled) -> SegmentEntry {
+pub fn segment_entry(settled: &Settled, ungrounded: Ungrounded) -> SegmentEntry {
     match settled {
-        Settled::Mined(result) => SegmentEntry::mined(result),
+        Settled::Mined(result) => SegmentEntry::mined(result, ungrounded),
         Settled::Failed(failure) => SegmentEntry::failed(failure),
     }
 }
 
 /// The whole episode, if every segment is settled.
-pub fn episode_file(store: &Store, id: &EpisodeId, record: &EpisodeRecord) -> anyhow::Result<Option<EpisodeFile>> {
+pub fn episode_file(
+    store: &Store,
+    id: &EpisodeId,
+    record: &EpisodeRecord,
+    ungrounded: Ungrounded,
+) -> anyhow::Result<Option<EpisodeFile>> {
     if store.settled_in_episode(id) < record.segment_count as usize {
         return Ok(None);
     }
-    let segments = store.episode_outcomes(id)?.iter().map(segment_entry).collect();
+    let segments: Vec<SegmentEntry> =
+        store.episode_outcomes(id)?.iter().map(|settled| segment_entry(settled, ungrounded)).collect();
     let episode = EpisodeInfo {
         id: id.as_str().to_owned(),
         source_path: record.source_path.clone(),
         title: record.title.clone(),
         format: record.format.clone(),
+        metadata: record.metadata.clone(),
     };
-    Ok(Some(EpisodeFile { episode, segments }))
+    let counts = EpisodeCounts::of(&segments);
+    Ok(Some(EpisodeFile { format_version: protocol::output::FORMAT_VERSION, episode, counts, segments }))
 }
 
 /// Writes the episode file atomically if the episode is complete; true if written.
-pub fn write_episode(store: &Store, out: &Path, id: &EpisodeId, record: &EpisodeRecord) -> anyhow::Result<bool> {
-    let Some(file) = episode_file(store, id, record)? else { return Ok(false) };
+pub fn write_episode(
+    store: &Store,
+    out: &Path,
+    id: &EpisodeId,
+    record: &EpisodeRecord,
+    ungrounded: Ungrounded,
+) -> anyhow::Result<bool> {
+    let Some(file) = episode_file(store, id, record, ungrounded)? else { return Ok(false) };
     let path = episode_path(out, id);
     let dir = path.parent().context("output path has no folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -51,16 +65,17 @@ pub fn write_episode(store: &Store, out: &Path, id: &EpisodeId, record: &Episode
 }
 
 /// `export --jsonl`: every settled segment, one line each, episode by episode.
-pub fn export_jsonl(store: &Store, writer: &mut dyn std::io::Write) -> anyhow::Result<u64> {
+pub fn export_jsonl(store: &Store, writer: &mut dyn std::io::Write, ungrounded: Ungrounded) -> anyhow::Result<u64> {
     let mut lines = 0;
     for (id, record) in store.episodes()? {
         let episode = EpisodeRef {
             id: id.as_str().to_owned(),
             source_path: record.source_path.clone(),
             title: record.title.clone(),
+            metadata: record.metadata.clone(),
         };
         for settled in store.episode_outcomes(&id)? {
-            let line = ExportLine { segment: segment_entry(&settled), episode: episode.clone() };
+            let line = ExportLine { segment: segment_entry(&settled, ungrounded), episode: episode.clone() };
             serde_json::to_writer(&mut *writer, &line)?;
             writer.write_all(b"\n")?;
             lines += 1;

@@ -150,6 +150,7 @@ pub fn prepare(
             segment_count: count,
             segment_seconds,
             times_estimated: transcript.cues.iter().any(|c| c.estimated),
+            metadata: transcript.metadata,
         };
         return Ok(Outcome::Ready(Box::new(Prepared {
             id: episode.id.clone(),

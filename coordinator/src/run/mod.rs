@@ -35,6 +35,8 @@ pub struct RunSettings {
     pub nats: Option<String>,
     pub nats_auth: protocol::connect::NatsAuth,
     pub segment_seconds: u64,
+    /// Whether episode files keep ungrounded items (flagged) or drop them.
+    pub ungrounded: protocol::output::Ungrounded,
     /// How the local worker mines.
     pub worker: worker::Settings,
 }
@@ -81,7 +83,8 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     let worker = tokio::spawn(worker::run(settings.worker.clone(), connections, worker_cancel.clone()));
     let progress = tokio::spawn(show_progress(store.clone(), cancel.clone()));
     let snapshot = Some(settings.data_dir.join("status.json"));
-    let collect_settings = CollectSettings { out: settings.out.clone(), follow: false, snapshot };
+    let collect_settings =
+        CollectSettings { out: settings.out.clone(), follow: false, snapshot, ungrounded: settings.ungrounded };
     let mut worker = worker;
     let collecting = collect::run(&js, &store, &collect_settings, &cancel);
     tokio::pin!(collecting);

@@ -29,6 +29,10 @@ pub struct EpisodeRecord {
     /// The `--segment-seconds` the episode was cut with; another value re-cuts it.
     pub segment_seconds: u64,
     pub times_estimated: bool,
+    /// The transcript's scalar metadata (front-matter, JSON fields); absent
+    /// in records written before it was kept, and then filled by the next enqueue.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One segment's enqueued content.
@@ -134,6 +138,10 @@ impl Store {
 
     /// Adds the running figures a store of an older version did not keep.
     fn upgrade(&self) -> anyhow::Result<()> {
+        if !self.meta.contains_key(QUALITY_COUNTED)? {
+            self.count_quality()?;
+            self.meta.insert(QUALITY_COUNTED, &[])?;
+        }
         if self.meta.contains_key(TOTALS)? {
             return Ok(());
         }
@@ -253,6 +261,8 @@ fn cache_bytes() -> u64 {
 
 /// Running totals of enqueued episodes and segments.
 const TOTALS: &[u8] = b"totals";
+/// Set once the grounding figures are counted (stores from before they were kept).
+const QUALITY_COUNTED: &[u8] = b"quality-counted";
 
 /// The store is locked by another process (sled locks its files; its error
 /// has no kind of its own, only this text).
@@ -303,6 +313,7 @@ mod tests {
             segment_count: count,
             segment_seconds: 30,
             times_estimated: false,
+            metadata: serde_json::Map::new(),
         }
     }
 

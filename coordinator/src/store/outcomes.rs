@@ -1,8 +1,9 @@
 //! Settled segments in the store: one outcome per segment key, written
 //! idempotently, in batches, each batch in one sled transaction together with
 //! the stream positions it came from, the running counters, the failure
-//! reasons and the 10-second completion buckets `status` reads (rates, ETA,
-//! where the time goes). Nothing here scans the outcomes to answer `status`.
+//! reasons, the grounding figures per model and the 10-second completion
+//! buckets `status` reads (rates, ETA, where the time goes). Nothing here
+//! scans the outcomes to answer `status`.
 
 use super::{segment_key_bytes, Store};
 use anyhow::Context;
@@ -58,6 +59,33 @@ pub struct Counters {
     pub failed: u64,
     pub usage: Usage,
 }
+
+/// Running grounding figures of one model's mined segments (kept as JSON
+/// under `quality/<model>` in the meta tree).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quality {
+    pub mined: u64,
+    /// Real speech mined with every array empty.
+    pub empty: u64,
+    pub items: u64,
+    /// Items with a quote not in the segment or a time outside it.
+    pub ungrounded_items: u64,
+    pub quotes: u64,
+    pub ungrounded_quotes: u64,
+}
+
+impl Quality {
+    fn add(&mut self, grounding: &protocol::grounding::Grounding) {
+        self.mined += 1;
+        self.empty += u64::from(grounding.empty);
+        self.items += u64::from(grounding.items);
+        self.ungrounded_items += u64::from(grounding.ungrounded_items());
+        self.quotes += u64::from(grounding.quotes);
+        self.ungrounded_quotes += u64::from(grounding.ungrounded_quotes);
+    }
+}
+
+pub(super) const QUALITY: &str = "quality/";
 
 /// Width of a completion bucket.
 pub const BUCKET_MS: u64 = 10_000;
@@ -142,12 +170,22 @@ impl Store {
             let record = current.get(&segment.episode).and_then(|r| r.get(segment.index as usize));
             matches.push(record.map(|r| r.content_hash == segment.content_hash()));
         }
+        // Grounding is a pure function of a result: computed once, outside the
+        // transaction (which sled may run more than once).
+        let groundings: Vec<Option<protocol::grounding::Grounding>> = batch
+            .iter()
+            .map(|incoming| match &incoming.settled {
+                Settled::Mined(result) => Some(protocol::output::ground(result)),
+                Settled::Failed(_) => None,
+            })
+            .collect();
         let trees = (&self.outcomes, &self.meta, &self.buckets, &self.reasons, &self.failed, &self.orphans);
         let recorded = trees.transaction(|(outcomes, meta, buckets, reasons, failed, orphans)| {
             let mut counters: Counters = decode_in_tx(meta.get(COUNTERS)?)?.unwrap_or_default();
             let mut positions: BTreeMap<&str, u64> = BTreeMap::new();
             let mut recorded = Vec::with_capacity(batch.len());
-            for (incoming, matches) in batch.iter().zip(&matches) {
+            let mut quality: BTreeMap<&str, Quality> = BTreeMap::new();
+            for ((incoming, matches), grounding) in batch.iter().zip(&matches).zip(&groundings) {
                 if !incoming.stream.is_empty() {
                     let position = positions.entry(incoming.stream).or_default();
                     *position = (*position).max(incoming.sequence);
@@ -194,6 +232,15 @@ impl Store {
                         failed.insert(key.as_slice(), &[])?;
                     }
                 }
+                if let (Settled::Mined(result), Some(grounding)) = (settled, grounding) {
+                    let model = result.provenance.spec.model.as_str();
+                    if !quality.contains_key(model) {
+                        let key = format!("{QUALITY}{model}");
+                        let stored = meta.get(key.as_bytes())?.map(|v| serde_json::from_slice(&v)).transpose();
+                        quality.insert(model, stored.map_err(abort)?.unwrap_or_default());
+                    }
+                    quality.entry(model).or_default().add(grounding);
+                }
                 let usage = settled.usage();
                 counters.usage.add(&usage);
                 let bucket_key = (now_unix_ms / BUCKET_MS).to_be_bytes();
@@ -207,6 +254,10 @@ impl Store {
                 recorded.push(outcome);
             }
             meta.insert(COUNTERS, codec::encode(&counters).map_err(abort)?)?;
+            for (model, figures) in quality {
+                let key = format!("{QUALITY}{model}");
+                meta.insert(key.as_bytes(), serde_json::to_vec(&figures).map_err(abort)?)?;
+            }
             for (stream, sequence) in positions {
                 let key = format!("{POSITION}{stream}");
                 let stored = meta.get(key.as_bytes())?.map_or(0, |v| u64_from(&v));
@@ -281,6 +332,37 @@ impl Store {
     }
 
     /// Failures counted by reason (its first [`REASON_CHARS`] characters).
+    /// Grounding figures per model.
+    pub fn quality(&self) -> anyhow::Result<BTreeMap<String, Quality>> {
+        self.meta
+            .scan_prefix(QUALITY)
+            .map(|entry| {
+                let (key, value) = entry?;
+                let model = String::from_utf8_lossy(&key[QUALITY.len()..]).into_owned();
+                Ok((model, serde_json::from_slice(&value).context("corrupt grounding figures")?))
+            })
+            .collect()
+    }
+
+    /// Counts the grounding figures of a store written before they were kept
+    /// (once: one pass over the mined outcomes).
+    pub(super) fn count_quality(&self) -> anyhow::Result<()> {
+        let mut quality: BTreeMap<String, Quality> = BTreeMap::new();
+        for entry in self.outcomes.iter() {
+            let (_, value) = entry?;
+            if let Settled::Mined(result) = codec::decode(&value).context("corrupt outcome")? {
+                quality
+                    .entry(result.provenance.spec.model.clone())
+                    .or_default()
+                    .add(&protocol::output::ground(&result));
+            }
+        }
+        for (model, figures) in quality {
+            self.meta.insert(format!("{QUALITY}{model}").as_bytes(), serde_json::to_vec(&figures)?)?;
+        }
+        Ok(())
+    }
+
     pub fn failure_reasons(&self) -> anyhow::Result<BTreeMap<String, u64>> {
         self.reasons
             .iter()

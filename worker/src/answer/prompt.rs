@@ -3,9 +3,12 @@
 //!
 //! The fixed instructions go first, in the system message, byte-identical for
 //! every request, so the LLM server can reuse its KV cache for them; the
-//! segment comes last. The schema has no `pattern` (Ollama fails with "unable
-//! to create sampling context" on regexes) and bounds every array and string,
-//! so a runaway generation cannot hold a slot.
+//! segment comes last, in the users' field names and layout (their
+//! `SEGMENT TO ANALYZE:` and the segment as JSON indented by two). The default
+//! schema has no `pattern` (Ollama fails with "unable to create sampling
+//! context" on regexes); its array and string bounds are only a guard against
+//! runaway output (the prompt asks for every supported item, as the users'
+//! does): `--max-items` is the flag that caps arrays, for any schema.
 
 use crate::llm::ChatRequest;
 use protocol::timestamp::format_hms;
@@ -51,18 +54,19 @@ impl Prompt {
         Self::new(DEFAULT_INSTRUCTIONS.to_owned(), default_schema())
     }
 
-    /// The variable part: `SEGMENT TO ANALYZE:` and the segment as JSON, in the
-    /// users' miner-input field names.
+    /// The variable part: `SEGMENT TO ANALYZE:` and the segment as JSON
+    /// (indented by two, as theirs), in the users' miner-input field names.
     pub fn user_message(&self, task: &Task) -> String {
         let segment = &task.segment;
         let input = json!({
-            "segment_id": format!("{}_{}", segment.episode.subject_token(), segment.index),
-            "speaker": segment.speaker.clone().unwrap_or_else(|| "Unknown".into()),
+            "segment_id": segment.segment_id(),
+            "speaker": segment.speaker_or_unknown(),
             "timestamp_start": format_hms(segment.t0_ms),
             "timestamp_end": format_hms(segment.t1_ms),
             "text": segment.text,
             "episode_title": task.episode_title,
         });
+        let input = serde_json::to_string_pretty(&input).unwrap_or_else(|_| input.to_string());
         format!("SEGMENT TO ANALYZE:\n{input}")
     }
 
@@ -77,14 +81,29 @@ impl Prompt {
     }
 }
 
-/// `miner_output v1`: four arrays, bounded, without `pattern`.
+/// Items per array the default schema allows: a guard against a generation
+/// that loops, far above what a 30-second segment supports.
+pub const RUNAWAY_ITEMS: u64 = 40;
+
+/// Caps every top-level array of `schema` at `max` items (`--max-items`).
+pub fn cap_items(mut schema: Value, max: u64) -> Value {
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for array in properties.values_mut().filter(|s| s.get("type") == Some(&"array".into())) {
+            array["maxItems"] = max.into();
+        }
+    }
+    schema
+}
+
+/// `miner_output v1`: four arrays, without `pattern`, bounded only against runaway output.
 pub fn default_schema() -> Value {
     let text = |max: u32| json!({"type": "string", "maxLength": max});
     let timestamp = json!({"type": "string", "maxLength": 12, "description": "MM:SS or HH:MM:SS"});
+    let runaway = RUNAWAY_ITEMS;
     json!({
         "type": "object",
         "properties": {
-            "claims": {"type": "array", "maxItems": 8, "items": {
+            "claims": {"type": "array", "maxItems": runaway, "items": {
                 "type": "object",
                 "properties": {
                     "claim_text": text(400),
@@ -98,17 +117,17 @@ pub fn default_schema() -> Value {
                 },
                 "required": ["claim_text", "claim_type", "stance", "evidence_spans"]
             }},
-            "jargon": {"type": "array", "maxItems": 6, "items": {
+            "jargon": {"type": "array", "maxItems": runaway, "items": {
                 "type": "object",
                 "properties": {"term": text(80), "definition": text(300), "context_quote": text(300), "timestamp": timestamp},
                 "required": ["term", "definition", "context_quote", "timestamp"]
             }},
-            "people": {"type": "array", "maxItems": 6, "items": {
+            "people": {"type": "array", "maxItems": runaway, "items": {
                 "type": "object",
                 "properties": {"name": text(80), "role_or_description": text(200), "context_quote": text(300), "timestamp": timestamp},
                 "required": ["name", "context_quote", "timestamp"]
             }},
-            "mental_models": {"type": "array", "maxItems": 4, "items": {
+            "mental_models": {"type": "array", "maxItems": runaway, "items": {
                 "type": "object",
                 "properties": {"name": text(80), "description": text(300), "context_quote": text(300), "timestamp": timestamp},
                 "required": ["name", "description", "context_quote", "timestamp"]
@@ -127,6 +146,14 @@ mod tests {
         let schema = default_schema().to_string();
         assert!(!schema.contains("pattern"));
         assert_eq!(schema.matches("\"type\":\"array\"").count(), schema.matches("maxItems").count());
+    }
+
+    #[test]
+    fn max_items_caps_any_schema() {
+        let theirs = json!({"type": "object", "properties": {"claims": {"type": "array", "items": {}}, "note": {"type": "string"}}});
+        let capped = cap_items(theirs, 5);
+        assert_eq!(capped["properties"]["claims"]["maxItems"], 5);
+        assert!(capped["properties"]["note"].get("maxItems").is_none());
     }
 
     #[test]

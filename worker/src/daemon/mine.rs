@@ -94,7 +94,7 @@ impl Miner {
                 last_raw = Some(reply.content);
                 continue;
             }
-            match repair::repair(&reply.content, task.segment.t0_ms, task.segment.t1_ms) {
+            match repair::repair(&reply.content, &self.prompt.schema, task.segment.t0_ms, task.segment.t1_ms) {
                 Ok(repaired) => {
                     return Outcome::Mined(Box::new(SegmentResult {
                         task: task.clone(),
