@@ -276,6 +276,21 @@ struct ChatBody {
     model: String,
     #[serde(default)]
     messages: Vec<ChatMessage>,
+    /// The schema (Ollama `format`, OpenAI `response_format`), kept as text:
+    /// only whether it is the users' `miner_output.v1` is looked at.
+    #[serde(default)]
+    format: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    response_format: Option<Box<serde_json::value::RawValue>>,
+}
+
+impl ChatBody {
+    /// The users' schema has flat `evidence_quote`s; podmine's default has spans.
+    fn wants_their_shape(&self) -> bool {
+        [&self.format, &self.response_format]
+            .iter()
+            .any(|f| f.as_ref().is_some_and(|raw| raw.get().contains("evidence_quote")))
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -288,6 +303,7 @@ struct ChatMessage {
 async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> {
     // Only the fields it reads: the schema and options are skipped, not built.
     let request: ChatBody = serde_json::from_slice(body).unwrap_or_default();
+    let their_shape = request.wants_their_shape();
     let model = request.model;
     let message = |i: usize| request.messages.get(i).map_or("", |m| m.content.as_str());
     let (instructions_len, user) = (message(0).len(), message(1).to_owned());
@@ -357,7 +373,11 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
         Some(Fault::SchemaViolation) => json!({"claims": "none", "people": 7}).to_string(),
         _ => {
             state.answered.fetch_add(1, Ordering::Relaxed);
-            mined(&segment).to_string()
+            if their_shape {
+                mined_their_way(&segment)
+            } else {
+                mined(&segment).to_string()
+            }
         }
     };
     let prompt_tokens = (instructions_len + user.len()) as u64 / 4;
@@ -384,6 +404,42 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
             })
         },
     ))
+}
+
+/// Stance and claim-type words a model answers with, the users' synonyms among them.
+const THEIR_STANCES: [&str; 6] = ["denies", "asks", "inquires", "ambiguous", "uncertain", "asserts"];
+const THEIR_TYPES: [&str; 3] = ["analytical", "assumption", "factual"];
+
+/// An answer in the users' `miner_output.v1` shape, varied by the segment's
+/// index: their synonyms for stance and type, `MM:SS` times, jargon without
+/// `context_quote`, every fourth reply wrapped in a list, and every fifth
+/// with a quote that is not in the segment (ungrounded).
+fn mined_their_way(segment: &Value) -> String {
+    let text = segment["text"].as_str().unwrap_or("");
+    let index: usize = segment["segment_id"].as_str().and_then(|id| id.rsplit('_').next()?.parse().ok()).unwrap_or(0);
+    let start = segment["timestamp_start"].as_str().unwrap_or("00:00:00");
+    let mm_ss = protocol::timestamp::parse_clock(start).map_or("00:00".to_owned(), |ms| {
+        let s = ms / 1000;
+        format!("{:02}:{:02}", s / 60, s % 60)
+    });
+    let sentence: String =
+        text.split_inclusive(['.', '?', '!']).next().unwrap_or(text).trim().chars().take(300).collect();
+    let quote = if index % 5 == 4 { "Nobody said this in the segment at all".to_owned() } else { sentence.clone() };
+    let claims = if sentence.chars().count() >= 10 {
+        json!([{"claim_text": sentence, "claim_type": THEIR_TYPES[index % 3], "stance": THEIR_STANCES[index % 6],
+                "timestamp": mm_ss, "evidence_quote": quote, "evidence_timestamp": mm_ss}])
+    } else {
+        json!([])
+    };
+    let term =
+        text.split_whitespace().max_by_key(|w| w.len()).unwrap_or("term").trim_matches(|c: char| !c.is_alphanumeric());
+    let answer = json!({"claims": claims, "jargon": [{"term": term, "definition": "a word the speakers use"}],
+                        "people": [], "mental_models": []});
+    if index % 4 == 3 {
+        json!([answer]).to_string()
+    } else {
+        answer.to_string()
+    }
 }
 
 /// A plausible `miner_output v1` for the segment: its first sentence as a claim.

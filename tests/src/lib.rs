@@ -14,6 +14,7 @@
 //! - [`outputs`]: reading out/ back, each segment checked to appear once.
 //! - [`netns`]: a network namespace with its own address (a worker on "another Mac").
 //! - [`procstat`]: peak RSS and disk use of the processes a benchmark runs.
+//! - [`users`]: the users' prompt, schema and transcript Markdown, as data.
 
 pub mod auth;
 pub mod binaries;
@@ -24,6 +25,7 @@ pub mod nats;
 pub mod netns;
 pub mod outputs;
 pub mod procstat;
+pub mod users;
 pub mod wait;
 
 pub use nats::{NatsOptions, NatsServer};

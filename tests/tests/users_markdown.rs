@@ -4,47 +4,14 @@
 //! ../shared/corpus, segments like the timed source it was written from.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use podmine_tests::users::{read_corpus, their_markdown};
 use protocol::{EpisodeId, Segment};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use transcripts::segmenter;
 use transcripts::transcript::{self, Format, Transcript};
 
-fn corpus() -> PathBuf {
-    let dir = std::env::var_os("PODMINE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    assert!(dir.is_dir(), "the shared corpus is missing at {} (set PODMINE_CORPUS)", dir.display());
-    dir
-}
-
 fn read(path: &Path, bytes: &[u8]) -> Transcript {
     transcript::read(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Their clock: `MM:SS` in the first hour, `HH:MM:SS` after (whole seconds).
-fn their_clock(ms: u64) -> String {
-    let s = ms / 1000;
-    match s / 3600 {
-        0 => format!("{:02}:{:02}", s / 60, s % 60),
-        h => format!("{h:02}:{:02}:{:02}", s / 60 % 60, s % 60),
-    }
-}
-
-/// The transcript written as their audio processor writes it.
-fn their_markdown(source: &Transcript, video_id: &str) -> String {
-    let mut md = format!(
-        "---\ntitle: \"A real episode\"\nsource: \"https://www.youtube.com/watch?v={video_id}\"\nvideo_id: \"{video_id}\"\n\
-         uploader: \"The Show\"\nupload_date: \"August 02, 2025\"\nduration: \"61:25\"\nview_count: 1234\ntags:\n  - economics\n\
-         transcription_model: \"large-v3\"\ndiarization_enabled: true\n---\n\n# A real episode\n\n## Full Transcript\n\n"
-    );
-    for cue in &source.cues {
-        let text = cue.text.replace('\n', " ");
-        match &cue.speaker {
-            Some(speaker) => md.push_str(&format!("**{}** ({speaker}): {text}\n\n", their_clock(cue.start_ms))),
-            None => md.push_str(&format!("**{}**: {text}\n\n", their_clock(cue.start_ms))),
-        }
-    }
-    md
 }
 
 fn segments(transcript: &Transcript) -> Vec<Segment> {
@@ -53,9 +20,8 @@ fn segments(transcript: &Transcript) -> Vec<Segment> {
 
 /// Segments the timed source and its Markdown rendering alike.
 fn assert_segments_alike(relative: &str, expect_speakers: bool) {
-    let path = corpus().join(relative);
-    let source = read(&path, &std::fs::read(&path).unwrap());
-    let markdown = their_markdown(&source, "dQw4w9WgXcQ");
+    let source = read_corpus(relative);
+    let markdown = their_markdown(&source, "A real episode", "dQw4w9WgXcQ");
     let theirs = read(Path::new("episode.md"), markdown.as_bytes());
 
     assert_eq!(theirs.format, Format::TimestampedText, "{relative}: read as {}", theirs.format);
