@@ -72,7 +72,10 @@ start_server() {
   local port="${1:-$(free_port)}"
   build_server; fetch_model
   mkdir -p "$CACHE"
-  "$SERVER_BIN" -m "$MODEL" --host 127.0.0.1 --port "$port" -np 4 -c 32768 >"$LOGFILE" 2>&1 &
+  # Slots and total context (each slot gets ctx / slots tokens): the users'
+  # ~5.5k-token prompt needs more per slot than the default 4 x 8k gives.
+  "$SERVER_BIN" -m "$MODEL" --host 127.0.0.1 --port "$port" -np "${PODMINE_LLM_SLOTS:-4}" -c "${PODMINE_LLM_CTX:-32768}" \
+    >"$LOGFILE" 2>&1 &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 120); do
     if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then

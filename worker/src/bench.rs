@@ -2,7 +2,10 @@
 //! segments with the real prompt? Sweeps 1, 2, 4, 8, … calls in flight until
 //! throughput stops rising (two steps in a row without a 5% gain), prints a table, marks the knee (the fewest calls
 //! in flight within 5% of the best throughput), recommends settings for
-//! podmine and the server, and writes the curve as an SVG.
+//! podmine and the server, and writes the curve as an SVG. Every answer is
+//! also validated, repaired and grounded as the worker would: what the prompt
+//! and schema in use get out of this model (items per segment, grounded share,
+//! empty answers), beside what they cost (prompt and output tokens).
 
 mod chart;
 
@@ -37,6 +40,13 @@ pub struct Step {
     pub decode_ms: u64,
     pub prompt_tokens: u64,
     pub cached_prompt_tokens: u64,
+    pub output_tokens: u64,
+    /// Answers usable after repair (the rest would be re-asked).
+    pub valid: usize,
+    pub items: u64,
+    pub ungrounded_items: u64,
+    /// Real speech answered with every array empty.
+    pub empty: u64,
 }
 
 /// How a sweep runs.
@@ -56,6 +66,39 @@ pub struct Report {
     pub knee: Option<usize>,
     pub cache_hit_ratio: f64,
     pub num_ctx: u32,
+    pub answers: Answers,
+}
+
+/// What the answers of the whole sweep held, per answered call.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Answers {
+    pub answered: usize,
+    pub valid: usize,
+    pub prompt_tokens_per_call: f64,
+    pub output_tokens_per_call: f64,
+    pub items_per_valid: f64,
+    /// Share of items whose quotes and times are in their segment.
+    pub grounded_share: f64,
+    pub empty: u64,
+}
+
+impl Answers {
+    fn of(steps: &[Step]) -> Self {
+        let answered: usize = steps.iter().map(|s| s.calls - s.errors).sum();
+        let valid: usize = steps.iter().map(|s| s.valid).sum();
+        let items: u64 = steps.iter().map(|s| s.items).sum();
+        let ungrounded: u64 = steps.iter().map(|s| s.ungrounded_items).sum();
+        let per_call = |sum: u64| if answered > 0 { sum as f64 / answered as f64 } else { 0.0 };
+        Self {
+            answered,
+            valid,
+            prompt_tokens_per_call: per_call(steps.iter().map(|s| s.prompt_tokens).sum()),
+            output_tokens_per_call: per_call(steps.iter().map(|s| s.output_tokens).sum()),
+            items_per_valid: if valid > 0 { items as f64 / valid as f64 } else { 0.0 },
+            grounded_share: if items > 0 { 1.0 - ungrounded as f64 / items as f64 } else { 0.0 },
+            empty: steps.iter().map(|s| s.empty).sum(),
+        }
+    }
 }
 
 /// Builds the tasks the sweep sends (real segments, cycled).
@@ -112,7 +155,8 @@ pub async fn sweep(
         steps.iter().fold((0, 0), |(p, c), s| (p + s.prompt_tokens, c + s.cached_prompt_tokens));
     let cache_hit_ratio = if prompt_tokens > 0 { cached as f64 / prompt_tokens as f64 } else { 0.0 };
     let num_ctx = prompt.num_ctx(&prompt.user_message(&tasks[0]), client.generation.num_predict);
-    Ok(Report { steps, knee, cache_hit_ratio, num_ctx })
+    let answers = Answers::of(&steps);
+    Ok(Report { steps, knee, cache_hit_ratio, num_ctx, answers })
 }
 
 async fn run_step(
@@ -140,7 +184,10 @@ async fn run_step(
         results.push(result);
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-3);
-    let answered: Vec<_> = results.iter().filter_map(|(r, ms)| r.as_ref().ok().map(|u| (u, *ms))).collect();
+    let answers: Vec<&Answer> = results.iter().filter_map(|(r, _)| r.as_ref().ok()).collect();
+    let answered: Vec<_> = results.iter().filter_map(|(r, ms)| r.as_ref().ok().map(|a| (&a.usage, *ms))).collect();
+    let groundings: Vec<&protocol::grounding::Grounding> =
+        answers.iter().filter_map(|a| a.grounding.as_ref()).collect();
     let mut latencies: Vec<u64> = answered.iter().map(|(_, ms)| *ms).collect();
     latencies.sort_unstable();
     let percentile = |p: usize| latencies.get((latencies.len() * p).div_ceil(100).saturating_sub(1)).copied();
@@ -158,16 +205,37 @@ async fn run_step(
         decode_ms: answered.iter().map(|(u, _)| u.decode_ms).sum::<u64>() / n,
         prompt_tokens: answered.iter().map(|(u, _)| u.prompt_tokens).sum(),
         cached_prompt_tokens: answered.iter().map(|(u, _)| u.cached_prompt_tokens).sum(),
+        output_tokens: answered.iter().map(|(u, _)| u.output_tokens).sum(),
+        valid: groundings.len(),
+        items: groundings.iter().map(|g| u64::from(g.items)).sum(),
+        ungrounded_items: groundings.iter().map(|g| u64::from(g.ungrounded_items())).sum(),
+        empty: groundings.iter().filter(|g| g.empty).count() as u64,
     }
 }
 
-/// One call as the miner makes it; its usage and wall time.
-async fn call(client: &LlmClient, prompt: &Prompt, task: &Task) -> (Result<protocol::Usage, LlmError>, u64) {
+/// One answered call: its usage, and its grounding when the answer was usable.
+struct Answer {
+    usage: protocol::Usage,
+    grounding: Option<protocol::grounding::Grounding>,
+}
+
+/// One call as the miner makes it, its answer checked as the miner checks it; and its wall time.
+async fn call(client: &LlmClient, prompt: &Prompt, task: &Task) -> (Result<Answer, LlmError>, u64) {
     let user = prompt.user_message(task);
     let request = prompt.request(&user, prompt.num_ctx(&user, client.generation.num_predict), 1);
     let started = Instant::now();
     let reply = client.chat(&request).await;
-    (reply.map(|r| r.usage), started.elapsed().as_millis() as u64)
+    let elapsed = started.elapsed().as_millis() as u64;
+    let segment = &task.segment;
+    let answer = reply.map(|reply| {
+        let repaired = (!reply.truncated)
+            .then(|| crate::answer::repair::repair(&reply.content, &prompt.schema, segment.t0_ms, segment.t1_ms).ok())
+            .flatten();
+        let grounding =
+            repaired.map(|r| protocol::grounding::check(&r.output, &segment.text, segment.t0_ms, segment.t1_ms));
+        Answer { usage: reply.usage, grounding }
+    });
+    (answer, elapsed)
 }
 
 /// The table, the knee and the recommendations, as printed.
@@ -206,6 +274,19 @@ pub fn render(report: &Report, client: &LlmClient) -> String {
         // Ollama counts only the prompt tokens it evaluated; hits are not reported.
         crate::llm::Api::Ollama => out.push_str("prefix cache: not reported by Ollama\n"),
     }
+    let a = &report.answers;
+    let _ = writeln!(
+        out,
+        "answers: {} of {} usable after repair; {:.0} prompt tokens per call, {:.0} output tokens per call; \
+         {:.1} items per usable answer, {:.0}% of items grounded; {} empty answer(s) to real speech",
+        a.valid,
+        a.answered,
+        a.prompt_tokens_per_call,
+        a.output_tokens_per_call,
+        a.items_per_valid,
+        a.grounded_share * 100.0,
+        a.empty
+    );
     let Some(knee) = report.knee else {
         out.push_str("no call succeeded: check the server's log\n");
         return out;
