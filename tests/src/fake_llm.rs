@@ -86,10 +86,15 @@ impl FakeLlm {
     }
 
     pub async fn start_on(port: u16, models: &[&str], capacity: Capacity) -> Self {
+        Self::start_at("127.0.0.1", port, models, capacity).await
+    }
+
+    /// Starts on `host:port` (`0.0.0.0` to be reached from outside a network namespace).
+    pub async fn start_at(host: &str, port: u16, models: &[&str], capacity: Capacity) -> Self {
         let state = Arc::new(State::default());
         *state.capacity.lock().expect("lock") = capacity;
         state.models.lock().expect("lock").extend(models.iter().map(|m| m.to_string()));
-        let (addr, task) = listen(port, state.clone()).await;
+        let (addr, task) = listen(host, port, state.clone()).await;
         Self { addr, state, task }
     }
 
@@ -105,7 +110,7 @@ impl FakeLlm {
     pub async fn come_back(&mut self) {
         self.task.abort();
         let _ = (&mut self.task).await; // the old listener is closed
-        let (_, task) = listen(self.addr.port(), self.state.clone()).await;
+        let (_, task) = listen(&self.addr.ip().to_string(), self.addr.port(), self.state.clone()).await;
         self.task = task;
     }
 
@@ -167,8 +172,8 @@ impl Drop for FakeLlm {
     }
 }
 
-async fn listen(port: u16, state: Arc<State>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the fake LLM");
+async fn listen(host: &str, port: u16, state: Arc<State>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind((host, port)).await.expect("bind the fake LLM");
     let addr = listener.local_addr().expect("address");
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -222,6 +227,12 @@ async fn answer(state: &State, request: &Request) -> Option<(u16, Value)> {
             (200, json!({"object": "list", "data": models}))
         }
         ("GET", "/health") => (200, json!({"status": "ok"})),
+        // The test's own counters, for a fake LLM running in another process.
+        ("GET", "/stats") => (
+            200,
+            json!({"requests": state.requests.load(Ordering::Relaxed),
+                                          "answered": state.answered.load(Ordering::Relaxed)}),
+        ),
         ("POST", "/api/chat") => chat(state, &request.body, false).await?,
         ("POST", "/v1/chat/completions") => chat(state, &request.body, true).await?,
         _ => (404, json!({"error": "not found"})),

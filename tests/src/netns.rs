@@ -57,6 +57,21 @@ impl NetNs {
         command
     }
 
+    /// Cuts the namespace off the host (its link goes down), as a Mac that
+    /// drops off the network; `reconnect` brings the link back.
+    pub fn disconnect(&self) {
+        self.set_host_link("down");
+    }
+
+    pub fn reconnect(&self) {
+        self.set_host_link("up");
+    }
+
+    fn set_host_link(&self, state: &str) {
+        let out = Command::new("ip").args(["link", "set", &self.host_link, state]).output().expect("run ip");
+        assert!(out.status.success(), "ip link set {state}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     fn cleanup(&self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
         let _ = Command::new("ip").args(["link", "del", &self.host_link]).output();
@@ -75,7 +90,7 @@ pub fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).expect("send request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read response");

@@ -9,9 +9,12 @@ use podmine_tests::fake_llm::{Capacity, FakeLlm};
 #[derive(Debug, Parser)]
 #[command(name = "fake-llm")]
 struct Args {
-    /// Port to listen on (127.0.0.1); 0 picks a free one.
+    /// Port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Address to listen on (`0.0.0.0` to be reached from outside a network namespace).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
     /// A model it serves (repeat for several; default qwen2.5:7b-instruct).
     #[arg(long = "model")]
     models: Vec<String>,
@@ -38,7 +41,8 @@ async fn main() {
     };
     let models = if args.models.is_empty() { vec!["qwen2.5:7b-instruct".to_owned()] } else { args.models };
     let names: Vec<&str> = models.iter().map(String::as_str).collect();
-    let server = FakeLlm::start_on(args.port, &names, capacity).await;
-    println!("{}", server.url());
+    let server = FakeLlm::start_at(&args.host, args.port, &names, capacity).await;
+    // The URL to call from this machine (or namespace), the port from any other.
+    println!("http://127.0.0.1:{}", server.url().rsplit(':').next().unwrap_or("0"));
     std::future::pending::<()>().await;
 }
