@@ -174,7 +174,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Collect { nats, out, follow, drop_ungrounded } => {
             let js = nats::connect(&nats).await?;
-            let store = open_store(&cli.data_dir)?;
             let cancel = cancel_on_signal();
             let settings = CollectSettings {
                 out: out.clone(),
@@ -182,7 +181,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 snapshot: Some(cli.data_dir.join("status.json")),
                 ungrounded: ungrounded(drop_ungrounded),
             };
-            let collected = collect::run(&js, &store, &settings, &cancel).await?;
+            let open = || open_store(&cli.data_dir);
+            let collected = collect::run_through_full_disks(&js, &cli.data_dir, open, &settings, &cancel).await?;
             println!(
                 "collected {} new outcome(s) ({} duplicate, {} stale, {} kept for episodes not enqueued here); \
                  {} episode file(s) written to {}",
@@ -227,7 +227,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ungrounded: ungrounded(drop_ungrounded),
                 worker: worker::Settings::from_options(&worker)?,
             };
-            match run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await? {
+            let ended = run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await.map_err(|err| {
+                if runtime::full_disk::is_full(&err) {
+                    err.context(format!(
+                        "no space left on the disk of {} or {}: free space there and run the same command again; \
+                         nothing is lost (outcomes wait on the streams, paid answers in the worker's outbox)",
+                        cli.data_dir.display(),
+                        out.display()
+                    ))
+                } else {
+                    err
+                }
+            })?;
+            match ended {
                 Ended::Settled { done, failed } => {
                     println!("done: {done} segment(s) mined, {failed} failed; episode files in {}", out.display());
                     if failed > 0 {

@@ -11,9 +11,11 @@
 //! - [`shutdown`]: SIGTERM/SIGINT as a graceful stop.
 //! - [`clock`]: wall-clock milliseconds, as records and stores keep them.
 //! - [`logging`]: the tracing set-up both binaries share (colour only on a terminal).
+//! - [`full_disk`]: telling a full disk from other errors, and waiting for space.
 
 pub mod backoff;
 pub mod clock;
+pub mod full_disk;
 pub mod logging;
 pub mod outage;
 pub mod shutdown;

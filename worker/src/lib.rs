@@ -33,6 +33,6 @@ mod llm;
 mod observe;
 mod settings;
 
-pub use daemon::outbox::Outbox;
+pub use daemon::outbox::{Outbox, OutboxFull};
 pub use daemon::{check_llm, run, Connections};
 pub use settings::Settings;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use worker::cli::{Cli, Command, RunArgs};
-use worker::Outbox;
 use worker::{Connections, Settings};
+use worker::{Outbox, OutboxFull};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -25,16 +25,42 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `worker run`: settings, connections, then the daemon until a stop signal.
+/// `worker run`: settings, connections, then the daemon until a stop signal;
+/// when the outbox's disk fills up, it waits for space and starts again.
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = Settings::from_options(&args.options)?;
     let llm = Arc::new(settings.llm_endpoints()?);
     let js = protocol::connect::connect(&args.nats, "podmine-worker", protocol::connect::Role::Worker).await?;
-    let outbox = Outbox::open(&args.data_dir)
-        .with_context(|| format!("cannot open the outbox in {}", args.data_dir.display()))?;
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
-    worker::run(settings, Connections { js, outbox, llm }, cancel).await
+    loop {
+        let full = match Outbox::open(&args.data_dir) {
+            Ok(outbox) => {
+                let connections = Connections { js: js.clone(), outbox, llm: llm.clone() };
+                match worker::run(settings.clone(), connections, cancel.clone()).await {
+                    Err(err) if err.downcast_ref::<OutboxFull>().is_some() => err,
+                    done => return done,
+                }
+            }
+            Err(err) if runtime::full_disk::is_full(&err) => {
+                tracing::error!(
+                    "no space left on the disk of {} for the worker outbox: free space there (or give it another \
+                     --data-dir); the worker starts pulling by itself when there is room",
+                    args.data_dir.display()
+                );
+                err
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot open the outbox in {}", args.data_dir.display()))
+            }
+        };
+        runtime::full_disk::wait_for_space(&[&args.data_dir], &cancel).await;
+        if cancel.is_cancelled() {
+            tracing::info!("stopped while waiting for space ({full:#})");
+            return Ok(());
+        }
+        tracing::warn!("there is space again for the worker outbox in {}: pulling resumes", args.data_dir.display());
+    }
 }
 
 /// SIGTERM (launchd, systemd) or SIGINT (Ctrl-C) starts a graceful stop.

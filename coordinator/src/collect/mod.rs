@@ -70,6 +70,50 @@ pub struct Collected {
     pub episodes_written: u64,
 }
 
+/// [`run`], carrying on through full disks: when the store's disk or the
+/// output folder fills up, it says which path is full and what to do, closes
+/// the store, waits until there is room again and reopens it (`open`). The
+/// outcomes wait on the streams meanwhile; nothing is acknowledged or lost.
+pub async fn run_through_full_disks(
+    js: &jetstream::Context,
+    data_dir: &std::path::Path,
+    open: impl Fn() -> anyhow::Result<Store>,
+    settings: &CollectSettings,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Collected> {
+    let mut collected = Collected::default();
+    loop {
+        let outcome = match open() {
+            Ok(store) => collect_into(js, &store, settings, cancel, &mut collected).await,
+            Err(err) => Err(err),
+        }; // the store is closed here: sled is reopened clean after a failed write
+        match outcome {
+            Ok(()) => return Ok(collected),
+            Err(err) if runtime::full_disk::is_full(&err) => {
+                std::fs::create_dir_all(&settings.out).ok();
+                let dirs = [data_dir, settings.out.as_path()];
+                let full = runtime::full_disk::full(&dirs);
+                let which = if full.is_empty() {
+                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" or ")
+                } else {
+                    full.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" and ")
+                };
+                tracing::error!(
+                    "no space left on the disk of {which} ({err:#}): collecting is paused, nothing is lost (the \
+                     outcomes wait on the streams). Free space there (or move the data dir to a larger disk and \
+                     point --data-dir at it); collecting resumes by itself"
+                );
+                runtime::full_disk::wait_for_space(&dirs, cancel).await;
+                if cancel.is_cancelled() {
+                    return Ok(collected);
+                }
+                tracing::warn!("there is space again on {which}: collecting resumes");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// Collects until everything enqueued is settled (or forever with `follow`), or `cancel`.
 pub async fn run(
     js: &jetstream::Context,
@@ -77,6 +121,19 @@ pub async fn run(
     settings: &CollectSettings,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Collected> {
+    let mut collected = Collected::default();
+    collect_into(js, store, settings, cancel, &mut collected).await?;
+    Ok(collected)
+}
+
+/// [`run`], counting into `collected` (kept when it fails midway).
+async fn collect_into(
+    js: &jetstream::Context,
+    store: &Store,
+    settings: &CollectSettings,
+    cancel: &CancellationToken,
+    collected: &mut Collected,
+) -> anyhow::Result<()> {
     for (stream, name) in RETIRED_CONSUMERS {
         if let Ok(stream) = js.get_stream(stream).await {
             let _ = stream.delete_consumer(name).await;
@@ -103,8 +160,7 @@ pub async fn run(
     }
     drop(sender);
     let _stop_readers = readers_stop.drop_guard();
-    let mut collected = Collected::default();
-    write_complete_episodes(store, settings, None, &mut collected)?;
+    write_complete_episodes(store, settings, None, collected)?;
     let mut last_snapshot = std::time::Instant::now() - SNAPSHOT_EVERY;
     loop {
         let mut batch = Vec::new();
@@ -123,9 +179,9 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        let touched = apply(store, batch, &mut collected, &mut catching_up).await?;
+        let touched = apply(store, batch, collected, &mut catching_up).await?;
         for episode in touched {
-            write_complete_episodes(store, settings, Some(&episode), &mut collected)?;
+            write_complete_episodes(store, settings, Some(&episode), collected)?;
         }
         let done = {
             let (totals, counters) = (store.totals()?, store.counters()?);
@@ -138,7 +194,7 @@ pub async fn run(
             }
         }
         if done || cancel.is_cancelled() {
-            return Ok(collected);
+            return Ok(());
         }
     }
 }

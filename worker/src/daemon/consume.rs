@@ -16,7 +16,7 @@
 //! published once the server answers, while progress keeps its task ours.
 
 use super::mine::{Miner, Outcome};
-use super::outbox::{Outbox, Pending};
+use super::outbox::{Outbox, OutboxFull, Pending};
 use super::retry::nak_delay;
 use crate::observe::Counters;
 use crate::settings::ConsumeSettings;
@@ -54,6 +54,9 @@ struct Shared {
     /// Set when a task of a newer encoding version was met: this worker
     /// pulls no more until it is upgraded (a restart), whatever the LLM says.
     needs_upgrade: CancellationToken,
+    /// Set when the outbox's disk is full: no more pulls; the loop drains and
+    /// returns [`OutboxFull`] so the worker reopens the outbox once there is room.
+    outbox_full: CancellationToken,
     /// Fires at the drain deadline: handlers Nak what they still hold.
     hard_stop: CancellationToken,
     /// Signalled when a handler settles its task (a slot is free).
@@ -83,11 +86,14 @@ pub async fn run(
         counters,
         paused: watch::channel(None).0,
         needs_upgrade: CancellationToken::new(),
+        outbox_full: CancellationToken::new(),
         hard_stop: CancellationToken::new(),
         settled: tokio::sync::Notify::new(),
     });
     let tracker = TaskTracker::new();
-    tracker.spawn(watch_model(shared.clone(), cancel.clone()));
+    // Ends with the pull loop, whatever ends it, so the drain below waits only for handlers.
+    let pulling = cancel.child_token();
+    tracker.spawn(watch_model(shared.clone(), pulling.clone()));
     let limiter = settings.rate.and_then(super::limits::rate_limiter);
     let mut outage = Outage::new("pulling tasks");
     loop {
@@ -104,7 +110,7 @@ pub async fn run(
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         };
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || shared.outbox_full.is_cancelled() {
             break;
         }
         if !wait_unpaused(&shared, &cancel).await {
@@ -129,6 +135,7 @@ pub async fn run(
         };
         let mut batch = tokio::select! {
             _ = cancel.cancelled() => break,
+            _ = shared.outbox_full.cancelled() => break,
             batch = consumer.batch().max_messages(wanted).expires(PULL_EXPIRY).messages() => match batch {
                 Ok(batch) => batch,
                 Err(err) => {
@@ -180,12 +187,16 @@ pub async fn run(
             }
         }
     }
+    pulling.cancel();
     tracker.close();
     tracing::info!(in_flight = tracker.len(), drain = ?settings.drain_timeout, "stopping: no more pulls, draining");
     if tokio::time::timeout(settings.drain_timeout, tracker.wait()).await.is_err() {
         tracing::warn!("drain deadline reached: handing unfinished tasks back to the server");
         shared.hard_stop.cancel();
         tracker.wait().await;
+    }
+    if shared.outbox_full.is_cancelled() {
+        return Err(OutboxFull(shared.outbox.path().to_path_buf()).into());
     }
     shared.outbox.flush().await?;
     Ok(())
@@ -292,10 +303,19 @@ async fn settle(
                     message_id: result.message_id(),
                     payload: codec::encode(&*result)?,
                 };
-                shared.outbox.put(&pending).await?;
+                let kept = match shared.outbox.put(&pending).await {
+                    Ok(()) => true,
+                    Err(err) if runtime::full_disk::is_full(&err) => {
+                        outbox_full(shared);
+                        false // Published straight away instead: the answer is paid for.
+                    }
+                    Err(err) => return Err(err),
+                };
                 pause_for_test(shared.settings.pause_before_publish.as_deref(), &pending).await?;
                 publish_holding(shared, message, &pending, hard_stop).await?;
-                shared.outbox.remove(&pending.message_id).await?;
+                if kept {
+                    shared.outbox.remove(&pending.message_id).await?;
+                }
                 pause_for_test(shared.settings.pause_before_ack.as_deref(), &pending).await?;
                 message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")?;
                 shared.counters.add_mined(&result.provenance.usage);
@@ -334,6 +354,20 @@ async fn settle(
                 }
             }
         }
+    }
+}
+
+/// The outbox's disk is full: say so once, stop pulling (the loop drains and
+/// the worker waits for space, then reopens the outbox).
+fn outbox_full(shared: &Shared) {
+    if !shared.outbox_full.is_cancelled() {
+        tracing::error!(
+            "no space left on the disk of the worker outbox at {}: this worker stops pulling tasks; the answers it \
+             holds are published directly, the rest of its tasks go back to the queue. Free space there (or give it \
+             another --data-dir); it resumes by itself",
+            shared.outbox.path().display()
+        );
+        shared.outbox_full.cancel();
     }
 }
 

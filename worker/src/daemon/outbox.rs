@@ -44,7 +44,14 @@ pub struct Pending {
 pub struct Outbox {
     db: sled::Db,
     commits: Arc<GroupCommit>,
+    path: std::path::PathBuf,
 }
+
+/// The outbox's disk filled up: the worker stopped pulling and must reopen
+/// the outbox once there is room (sled refuses every write after a failed one).
+#[derive(Debug, thiserror::Error)]
+#[error("no space left for the worker outbox at {}", .0.display())]
+pub struct OutboxFull(pub std::path::PathBuf);
 
 /// Writes counted, and how many of them a finished flush covers.
 struct GroupCommit {
@@ -75,7 +82,7 @@ impl Outbox {
         };
         let commits =
             GroupCommit { written: AtomicU64::new(0), flushed: watch::channel(0).0, flushing: Default::default() };
-        Ok(Self { db, commits: Arc::new(commits) })
+        Ok(Self { db, commits: Arc::new(commits), path })
     }
 
     /// Stores `pending` durably (flushed to disk) under its message id.
@@ -95,13 +102,23 @@ impl Outbox {
             if let Ok(_flushing) = self.commits.flushing.try_lock() {
                 let covers = self.commits.written.load(Ordering::SeqCst);
                 let db = self.db.clone();
-                tokio::task::spawn_blocking(move || db.flush()).await??;
+                let flushed = tokio::task::spawn_blocking(move || db.flush()).await?;
+                if let Err(err) = flushed {
+                    // Wake the writers waiting on this flush: each tries (and learns) for itself.
+                    self.commits.flushed.send_modify(|_| {});
+                    return Err(err.into());
+                }
                 self.commits.flushed.send_modify(|done| *done = (*done).max(covers));
                 continue;
             }
             // Someone else is flushing: wait for it, then look again.
             flushed.changed().await?;
         }
+    }
+
+    /// Where the outbox lives (`<data dir>/worker-outbox.sled`).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub async fn remove(&self, message_id: &str) -> anyhow::Result<()> {
