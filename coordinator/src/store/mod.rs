@@ -334,4 +334,55 @@ mod tests {
         assert_eq!(store.segments(&id).unwrap(), vec![(0, seg(1)), (1, seg(9))]);
         assert_eq!(store.totals().unwrap(), Totals { episodes: 1, segments: 2 });
     }
+    #[tokio::test]
+    async fn grounding_figures_are_kept_and_counted_once_for_a_store_that_lacked_them() {
+        use protocol::{MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
+        let dir = tempfile::tempdir().unwrap();
+        let id = EpisodeId::parse("show/a").unwrap();
+        let segment = protocol::Segment {
+            episode: id.clone(),
+            index: 0,
+            t0_ms: 0,
+            t1_ms: 30_000,
+            speaker: None,
+            text: "Rates rose because inflation did not cool.".into(),
+            times_estimated: false,
+        };
+        let mined = serde_json::json!({"claims": [
+            {"claim_text": "Rates rose on inflation", "evidence_quote": "rates rose because inflation"},
+            {"claim_text": "Gold hit a record high", "evidence_quote": "gold hit a record"}
+        ], "jargon": [], "people": [], "mental_models": []});
+        let spec =
+            MiningSpec { prompt_hash: "p".into(), schema_hash: "s".into(), model: "m".into(), options: "{}".into() };
+        let result = SegmentResult {
+            task: Task {
+                segment: segment.clone(),
+                episode_title: "A".into(),
+                source_path: "a.srt".into(),
+                episode_segments: 1,
+                generation: 0,
+            },
+            work_key: WorkKey(ContentHash::of_bytes(b"w")),
+            mined_json: mined.to_string(),
+            repairs: Vec::new(),
+            provenance: Provenance { spec, worker: "w".into(), attempts: 1, delivery: 1, usage: Usage::default() },
+        };
+        let want =
+            outcomes::Quality { mined: 1, empty: 0, items: 2, ungrounded_items: 1, quotes: 2, ungrounded_quotes: 1 };
+        {
+            let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
+            let segment_record = SegmentRecord { content_hash: segment.content_hash(), generation: 0 };
+            store.record_episode(&id, &record(1), &[segment_record]).unwrap();
+            let incoming = Incoming { settled: Settled::Mined(result.clone()), stream: "R", sequence: 1 };
+            store.apply(&[incoming.clone()], 0).unwrap();
+            store.apply(&[Incoming { sequence: 2, ..incoming }], 0).unwrap(); // a duplicate counts nothing
+            assert_eq!(store.quality().unwrap()["m"], want);
+            // As a store written before the figures were kept.
+            store.meta.remove(QUALITY_COUNTED).unwrap();
+            store.meta.remove("quality/m").unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path(), std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(store.quality().unwrap()["m"], want, "counted once on open");
+    }
 }
