@@ -374,7 +374,7 @@ mod tests {
             let segment_record = SegmentRecord { content_hash: segment.content_hash(), generation: 0 };
             store.record_episode(&id, &record(1), &[segment_record]).unwrap();
             let incoming = Incoming { settled: Settled::Mined(result.clone()), stream: "R", sequence: 1 };
-            store.apply(&[incoming.clone()], 0).unwrap();
+            store.apply(std::slice::from_ref(&incoming), 0).unwrap();
             store.apply(&[Incoming { sequence: 2, ..incoming }], 0).unwrap(); // a duplicate counts nothing
             assert_eq!(store.quality().unwrap()["m"], want);
             // As a store written before the figures were kept.
