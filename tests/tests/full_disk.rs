@@ -1,6 +1,6 @@
 //! Disks that fill up under podmine (small tmpfs mounts made by the test;
-//! root needed, as `.ci/run` has): the coordinator's data dir mid-collect and
-//! a worker's outbox mid-run. Each says which path is full and what to do,
+//! root needed, as `.ci/run` has): the coordinator's data dir mid-collect, a
+//! worker's outbox mid-run, and nats-server's store dir mid-run. Each says which path is full and what to do,
 //! stops taking work it cannot store, keeps everything, and carries on by
 //! itself once there is room; every segment ends once in out/.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -241,4 +241,97 @@ async fn a_workers_outbox_disk_fills_up_and_it_resumes_when_space_is_freed() {
     assert_eq!(segments.len(), TASKS, "every segment once in out/");
     println!("outbox full: {} LLM calls for {TASKS} segments", llm.requests());
     assert_eq!(llm.requests() as usize, TASKS, "no answer paid twice: the ones in hand were published directly");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_nats_servers_disk_fills_up_and_the_run_completes_once_it_is_freed_and_restarted() {
+    const TASKS: usize = 300;
+    let scratch = tempfile::tempdir().unwrap();
+    let store = scratch.path().join("jetstream");
+    let disk = SmallDisk::mount(&store, 64);
+    // The streams reserve more than this disk has (TASKS alone 4 GiB), as on a
+    // Mac whose disk filled up after the server started: the limit is set high.
+    let config = scratch.path().join("nats.conf");
+    std::fs::write(
+        &config,
+        format!("jetstream {{\n  store_dir: \"{}\"\n  max_file_store: 20GB\n}}\n", store.display()),
+    )
+    .unwrap();
+    let mut server = NatsServer::start_with(podmine_tests::NatsOptions {
+        config: Some(config),
+        ..podmine_tests::NatsOptions::default()
+    });
+    let corpus = scratch.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for episode in 0..(TASKS / 60) {
+        std::fs::write(corpus.join(format!("episode-{episode}.srt")), srt(60)).unwrap();
+    }
+    let data = scratch.path().join("coordinator");
+    let coordinator = || {
+        let mut command = Command::new(binaries::coordinator());
+        command.arg("--data-dir").arg(&data).env_remove("NATS_URL");
+        command
+    };
+    let enqueue = coordinator().args(["enqueue", "--nats", &server.url()]).arg(&corpus).output().unwrap();
+    assert!(enqueue.status.success(), "{}", String::from_utf8_lossy(&enqueue.stderr));
+
+    let llm = FakeLlm::start(
+        &["qwen2.5:7b-instruct"],
+        Capacity { slots: 4, tokens_per_s: 1000.0, output_tokens: 100, ..Capacity::default() },
+    )
+    .await;
+    let log = scratch.path().join("worker.log");
+    let mut worker = Process(
+        Command::new(binaries::worker())
+            .args(["run", "--nats", &server.url(), "--llm", &llm.url(), "--concurrency", "4", "--ack-wait", "5s"])
+            .arg("--data-dir")
+            .arg(scratch.path().join("worker"))
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait::until(Duration::from_secs(60), "the worker mining", || llm.requests() >= 20);
+    let filler = fill(&store);
+    let server_log = server.store_dir().join("nats-server.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !read_log().contains("NATS server cannot store results") {
+        assert!(worker.try_wait().unwrap().is_none(), "the worker exited:\n{}", read_log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not say the server cannot store:\n{}\nnats-server:\n{}",
+            read_log(),
+            std::fs::read_to_string(&server_log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let line = read_log().lines().find(|l| l.contains("NATS server cannot store results")).unwrap().to_owned();
+    println!("{line}");
+    assert!(line.contains("restart nats-server"), "says what to do: {line}");
+    std::thread::sleep(Duration::from_secs(2));
+    let paused_at = llm.requests();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(llm.requests(), paused_at, "no LLM calls while results cannot be stored");
+
+    // The user frees space and restarts nats-server, as the message says.
+    std::fs::remove_file(filler).unwrap();
+    server.restart();
+    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let mut results = js.get_stream(protocol::streams::RESULTS).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while results.info().await.map(|i| (i.state.messages as usize) < TASKS).unwrap_or(true) {
+        assert!(std::time::Instant::now() < deadline, "not every segment mined after the restart:\n{}", read_log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, _) = terminate(&mut worker, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", read_log());
+    let out = scratch.path().join("out");
+    let collect = coordinator().args(["collect", "--nats", &server.url(), "--out"]).arg(&out).output().unwrap();
+    assert!(collect.status.success(), "{}", String::from_utf8_lossy(&collect.stderr));
+    let segments = read_out(&out);
+    assert_eq!(segments.len(), TASKS, "every segment once in out/");
+    println!("nats-server disk full: {} LLM calls for {TASKS} segments", llm.requests());
+    assert!(llm.requests() as usize <= TASKS + 4, "at most the 4 in hand paid twice: {}", llm.requests());
+    drop(disk);
 }

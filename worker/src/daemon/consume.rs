@@ -57,6 +57,9 @@ struct Shared {
     /// Set when the outbox's disk is full: no more pulls; the loop drains and
     /// returns [`OutboxFull`] so the worker reopens the outbox once there is room.
     outbox_full: CancellationToken,
+    /// Whether "the NATS server cannot store" was said for the current spell
+    /// (once for all handlers; cleared when a result is stored again).
+    server_cannot_store_said: std::sync::atomic::AtomicBool,
     /// Fires at the drain deadline: handlers Nak what they still hold.
     hard_stop: CancellationToken,
     /// Signalled when a handler settles its task (a slot is free).
@@ -87,6 +90,7 @@ pub async fn run(
         paused: watch::channel(None).0,
         needs_upgrade: CancellationToken::new(),
         outbox_full: CancellationToken::new(),
+        server_cannot_store_said: Default::default(),
         hard_stop: CancellationToken::new(),
         settled: tokio::sync::Notify::new(),
     });
@@ -437,6 +441,7 @@ async fn publish_holding(
         match publish(&shared.js, pending).await {
             Ok(()) => {
                 outage.recovered();
+                shared.server_cannot_store_said.store(false, Ordering::Relaxed);
                 return Ok(());
             }
             Err(err) if hard_stop.is_cancelled() => return Err(err),
@@ -446,6 +451,19 @@ async fn publish_holding(
                     last_progress = tokio::time::Instant::now();
                 }
                 let error = format!("{err:#}");
+                if !outage.ongoing()
+                    && !shared.server_cannot_store_said.load(Ordering::Relaxed)
+                    && server_answers_but_does_not_store(&shared.js).await
+                    && !shared.server_cannot_store_said.swap(true, Ordering::Relaxed)
+                {
+                    tracing::error!(
+                        "the NATS server cannot store results: it answers, but gives no PubAck ({error}). Its store \
+                         disk is probably full (nats-server's log says \"no space left on device\"): free space on \
+                         the disk of its store dir, then restart nats-server (JetStream does not recover from a full \
+                         disk by itself). This worker holds its answers in its outbox and pulls nothing new meanwhile; \
+                         nothing is lost"
+                    );
+                }
                 tokio::select! {
                     _ = outage.failed(&error) => {}
                     _ = hard_stop.cancelled() => {}
@@ -453,6 +471,12 @@ async fn publish_holding(
             }
         }
     }
+}
+
+/// A PubAck timed out, yet the server answers a JetStream API request: it is
+/// up but does not store (a full store disk, typically), rather than away.
+async fn server_answers_but_does_not_store(js: &jetstream::Context) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), js.query_account()).await.is_ok_and(|answer| answer.is_ok())
 }
 
 /// Publishes what a previous run paid for but could not confirm.
