@@ -147,6 +147,54 @@ async fn the_coordinators_disk_fills_up_mid_collect_and_collecting_resumes_when_
     println!("after collect: {:.1} MB used", used_mb(&data));
 }
 
+/// A corpus of `tasks` 30-second segments, enqueued into `data` on `server`.
+fn enqueue(scratch: &Path, data: &Path, server: &NatsServer, tasks: usize) {
+    let corpus = scratch.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for episode in 0..tasks.div_ceil(60) {
+        std::fs::write(corpus.join(format!("episode-{episode}.srt")), srt(60)).unwrap();
+    }
+    let enqueue = coordinator_in(data).args(["enqueue", "--nats", &server.url()]).arg(&corpus).output().unwrap();
+    assert!(enqueue.status.success(), "{}", String::from_utf8_lossy(&enqueue.stderr));
+}
+
+fn coordinator_in(data: &Path) -> Command {
+    let mut command = Command::new(binaries::coordinator());
+    command.arg("--data-dir").arg(data).env_remove("NATS_URL");
+    command
+}
+
+/// A fake LLM at ~100 ms a call, 4 at a time (a 300-segment run takes ~8 s,
+/// time to fill a disk under it), and a worker on it logging to `log`.
+async fn slow_llm_and_worker(server: &NatsServer, data_dir: &Path, log: &Path) -> (FakeLlm, Process) {
+    let llm = FakeLlm::start(
+        &["qwen2.5:7b-instruct"],
+        Capacity { slots: 4, tokens_per_s: 1000.0, output_tokens: 100, ..Capacity::default() },
+    )
+    .await;
+    let worker = Process(
+        Command::new(binaries::worker())
+            .args(["run", "--nats", &server.url(), "--llm", &llm.url(), "--concurrency", "4", "--ack-wait", "5s"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    (llm, worker)
+}
+
+/// Collects into `<scratch>/out` and checks every segment is there once.
+fn collect_every_segment_once(scratch: &Path, data: &Path, server: &NatsServer, tasks: usize) {
+    let out = scratch.join("out");
+    let collect = coordinator_in(data).args(["collect", "--nats", &server.url(), "--out"]).arg(&out).output().unwrap();
+    assert!(collect.status.success(), "{}", String::from_utf8_lossy(&collect.stderr));
+    let segments = read_out(&out); // panics on a segment that appears twice
+    assert_eq!(segments.len(), tasks, "every segment once in out/");
+    assert!(segments.values().all(|(status, _)| status == "mined"));
+}
+
 /// Fills `dir`'s disk to the last byte with one file; returns its path.
 fn fill(dir: &Path) -> PathBuf {
     use std::io::Write;
@@ -163,38 +211,12 @@ async fn a_workers_outbox_disk_fills_up_and_it_resumes_when_space_is_freed() {
     const TASKS: usize = 300;
     let scratch = tempfile::tempdir().unwrap();
     let server = NatsServer::start();
-    let corpus = scratch.path().join("corpus");
-    std::fs::create_dir_all(&corpus).unwrap();
-    for episode in 0..(TASKS / 60) {
-        std::fs::write(corpus.join(format!("episode-{episode}.srt")), srt(60)).unwrap();
-    }
     let data = scratch.path().join("coordinator");
-    let coordinator = || {
-        let mut command = Command::new(binaries::coordinator());
-        command.arg("--data-dir").arg(&data).env_remove("NATS_URL");
-        command
-    };
-    assert!(coordinator().args(["enqueue", "--nats", &server.url()]).arg(&corpus).output().unwrap().status.success());
-
+    enqueue(scratch.path(), &data, &server, TASKS);
     let outbox_dir = scratch.path().join("worker");
     let disk = SmallDisk::mount(&outbox_dir, 16);
-    // ~100 ms a call, 4 at a time: the run takes ~8 s, time to fill the disk under it.
-    let llm = FakeLlm::start(
-        &["qwen2.5:7b-instruct"],
-        Capacity { slots: 4, tokens_per_s: 1000.0, output_tokens: 100, ..Capacity::default() },
-    )
-    .await;
     let log = scratch.path().join("worker.log");
-    let mut worker = Process(
-        Command::new(binaries::worker())
-            .args(["run", "--nats", &server.url(), "--llm", &llm.url(), "--concurrency", "4", "--ack-wait", "5s"])
-            .arg("--data-dir")
-            .arg(&outbox_dir)
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (llm, mut worker) = slow_llm_and_worker(&server, &outbox_dir, &log).await;
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     wait::until(Duration::from_secs(60), "the worker mining", || llm.requests() >= 20);
     let filler = fill(&outbox_dir);
@@ -233,12 +255,7 @@ async fn a_workers_outbox_disk_fills_up_and_it_resumes_when_space_is_freed() {
     let (code, _) = terminate(&mut worker, Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", read_log());
     drop(disk);
-
-    let out = scratch.path().join("out");
-    let collect = coordinator().args(["collect", "--nats", &server.url(), "--out"]).arg(&out).output().unwrap();
-    assert!(collect.status.success(), "{}", String::from_utf8_lossy(&collect.stderr));
-    let segments = read_out(&out);
-    assert_eq!(segments.len(), TASKS, "every segment once in out/");
+    collect_every_segment_once(scratch.path(), &data, &server, TASKS);
     println!("outbox full: {} LLM calls for {TASKS} segments", llm.requests());
     assert_eq!(llm.requests() as usize, TASKS, "no answer paid twice: the ones in hand were published directly");
 }
@@ -261,36 +278,10 @@ async fn the_nats_servers_disk_fills_up_and_the_run_completes_once_it_is_freed_a
         config: Some(config),
         ..podmine_tests::NatsOptions::default()
     });
-    let corpus = scratch.path().join("corpus");
-    std::fs::create_dir_all(&corpus).unwrap();
-    for episode in 0..(TASKS / 60) {
-        std::fs::write(corpus.join(format!("episode-{episode}.srt")), srt(60)).unwrap();
-    }
     let data = scratch.path().join("coordinator");
-    let coordinator = || {
-        let mut command = Command::new(binaries::coordinator());
-        command.arg("--data-dir").arg(&data).env_remove("NATS_URL");
-        command
-    };
-    let enqueue = coordinator().args(["enqueue", "--nats", &server.url()]).arg(&corpus).output().unwrap();
-    assert!(enqueue.status.success(), "{}", String::from_utf8_lossy(&enqueue.stderr));
-
-    let llm = FakeLlm::start(
-        &["qwen2.5:7b-instruct"],
-        Capacity { slots: 4, tokens_per_s: 1000.0, output_tokens: 100, ..Capacity::default() },
-    )
-    .await;
+    enqueue(scratch.path(), &data, &server, TASKS);
     let log = scratch.path().join("worker.log");
-    let mut worker = Process(
-        Command::new(binaries::worker())
-            .args(["run", "--nats", &server.url(), "--llm", &llm.url(), "--concurrency", "4", "--ack-wait", "5s"])
-            .arg("--data-dir")
-            .arg(scratch.path().join("worker"))
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (llm, mut worker) = slow_llm_and_worker(&server, &scratch.path().join("worker"), &log).await;
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     wait::until(Duration::from_secs(60), "the worker mining", || llm.requests() >= 20);
     let filler = fill(&store);
@@ -326,11 +317,7 @@ async fn the_nats_servers_disk_fills_up_and_the_run_completes_once_it_is_freed_a
     }
     let (code, _) = terminate(&mut worker, Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", read_log());
-    let out = scratch.path().join("out");
-    let collect = coordinator().args(["collect", "--nats", &server.url(), "--out"]).arg(&out).output().unwrap();
-    assert!(collect.status.success(), "{}", String::from_utf8_lossy(&collect.stderr));
-    let segments = read_out(&out);
-    assert_eq!(segments.len(), TASKS, "every segment once in out/");
+    collect_every_segment_once(scratch.path(), &data, &server, TASKS);
     println!("nats-server disk full: {} LLM calls for {TASKS} segments", llm.requests());
     assert!(llm.requests() as usize <= TASKS + 4, "at most the 4 in hand paid twice: {}", llm.requests());
     drop(disk);
