@@ -50,10 +50,8 @@ pub enum Command {
         /// Keep collecting after every enqueued segment is settled (until Ctrl-C).
         #[arg(long)]
         follow: bool,
-        /// Leave items whose quote is not in the segment (or whose time is
-        /// outside it) out of the output; by default they are kept and flagged.
-        #[arg(long)]
-        drop_ungrounded: bool,
+        #[command(flatten)]
+        ungrounded: UngroundedFlag,
     },
     /// List failed segments: reason, attempts, where the raw output is.
     Failed {
@@ -80,10 +78,8 @@ pub enum Command {
         /// File to write (standard output when not given).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Leave items whose quote is not in the segment (or whose time is
-        /// outside it) out of the output; by default they are kept and flagged.
-        #[arg(long)]
-        drop_ungrounded: bool,
+        #[command(flatten)]
+        ungrounded: UngroundedFlag,
     },
     /// One machine, one command: NATS (embedded if none answers), enqueue, a
     /// local worker and the collector, until every segment is settled.
@@ -101,10 +97,8 @@ pub enum Command {
         /// Target segment length in seconds.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         segment_seconds: u64,
-        /// Leave items whose quote is not in the segment (or whose time is
-        /// outside it) out of the output; by default they are kept and flagged.
-        #[arg(long)]
-        drop_ungrounded: bool,
+        #[command(flatten)]
+        ungrounded: UngroundedFlag,
         /// The local worker's flags, as `worker run` takes them (also accepted
         /// after `--`, e.g. `-- --num-predict 400`).
         #[command(flatten, next_help_heading = "Local worker")]
@@ -130,11 +124,22 @@ pub enum Command {
     },
 }
 
-fn ungrounded(drop: bool) -> protocol::output::Ungrounded {
-    if drop {
-        protocol::output::Ungrounded::Drop
-    } else {
-        protocol::output::Ungrounded::Keep
+/// `--drop-ungrounded`, as `collect`, `export` and `run` take it.
+#[derive(Debug, clap::Args)]
+pub struct UngroundedFlag {
+    /// Leave items whose quote is not in the segment (or whose time is
+    /// outside it) out of the output; by default they are kept and flagged.
+    #[arg(long)]
+    drop_ungrounded: bool,
+}
+
+impl UngroundedFlag {
+    fn items(&self) -> protocol::output::UngroundedItems {
+        if self.drop_ungrounded {
+            protocol::output::UngroundedItems::Drop
+        } else {
+            protocol::output::UngroundedItems::Keep
+        }
     }
 }
 
@@ -172,14 +177,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Collect { nats, out, follow, drop_ungrounded } => {
+        Command::Collect { nats, out, follow, ungrounded } => {
             let js = nats::connect(&nats).await?;
             let cancel = cancel_on_signal();
             let settings = CollectSettings {
                 out: out.clone(),
                 follow,
                 snapshot: Some(cli.data_dir.join("status.json")),
-                ungrounded: ungrounded(drop_ungrounded),
+                ungrounded: ungrounded.items(),
             };
             let open = || open_store(&cli.data_dir);
             let collected = collect::run_through_full_disks(&js, &cli.data_dir, open, &settings, &cancel).await?;
@@ -205,7 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("re-enqueued {retried} failed segment(s)");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { jsonl: _, out, drop_ungrounded } => {
+        Command::Export { jsonl: _, out, ungrounded } => {
             let store = open_store(&cli.data_dir)?;
             let mut writer: Box<dyn std::io::Write> = match &out {
                 Some(path) => Box::new(std::io::BufWriter::new(
@@ -213,10 +218,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            output::export_jsonl(&store, &mut writer, ungrounded(drop_ungrounded))?;
+            output::export_jsonl(&store, &mut writer, ungrounded.items())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { corpus, nats, nats_auth, out, segment_seconds, drop_ungrounded, worker } => {
+        Command::Run { corpus, nats, nats_auth, out, segment_seconds, ungrounded, worker } => {
             let settings = RunSettings {
                 corpus,
                 out: out.clone(),
@@ -224,7 +229,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 nats,
                 nats_auth,
                 segment_seconds,
-                ungrounded: ungrounded(drop_ungrounded),
+                ungrounded: ungrounded.items(),
                 worker: worker::Settings::from_options(&worker)?,
             };
             let ended = run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await.map_err(|err| {

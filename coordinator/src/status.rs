@@ -3,6 +3,7 @@
 //!
 //! `--json` prints one object whose fields are documented in README.md.
 
+use crate::store::outcomes::Quality;
 use crate::store::Store;
 use async_nats::jetstream;
 use futures::TryStreamExt;
@@ -38,18 +39,13 @@ pub struct Status {
     pub grounding: BTreeMap<String, Grounding>,
 }
 
-/// One model's grounding figures.
+/// One model's grounding figures: the store's running totals and their share.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Grounding {
-    pub mined: u64,
-    /// Segments of at least 40 words mined with all four arrays empty.
-    pub empty: u64,
-    pub items: u64,
-    pub ungrounded_items: u64,
+    #[serde(flatten)]
+    pub figures: Quality,
     /// `ungrounded_items / items` (0 without items).
     pub ungrounded_share: f64,
-    pub quotes: u64,
-    pub ungrounded_quotes: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -143,18 +139,10 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         grounding: store
             .quality()?
             .into_iter()
-            .map(|(model, q)| {
-                let share = if q.items > 0 { q.ungrounded_items as f64 / q.items as f64 } else { 0.0 };
-                let figures = Grounding {
-                    mined: q.mined,
-                    empty: q.empty,
-                    items: q.items,
-                    ungrounded_items: q.ungrounded_items,
-                    ungrounded_share: share,
-                    quotes: q.quotes,
-                    ungrounded_quotes: q.ungrounded_quotes,
-                };
-                (model, figures)
+            .map(|(model, figures)| {
+                let share =
+                    if figures.items > 0 { figures.ungrounded_items as f64 / figures.items as f64 } else { 0.0 };
+                (model, Grounding { figures, ungrounded_share: share })
             })
             .collect(),
         per_segment: PerSegment {
@@ -248,12 +236,12 @@ pub fn render(status: &Status) -> String {
     if let Some(left) = status.catching_up {
         out += &format!("collector: catching up with the streams, {left} message(s) to replay (no LLM calls)\n");
     }
-    for (model, g) in &status.grounding {
+    for (model, Grounding { figures: g, ungrounded_share }) in &status.grounding {
         out += &format!(
             "grounding ({model}): {} item(s), {:.1}% ungrounded ({} of {} quotes not in their segment); \
              {} empty segment(s) of real speech of {} mined\n",
             g.items,
-            g.ungrounded_share * 100.0,
+            ungrounded_share * 100.0,
             g.ungrounded_quotes,
             g.quotes,
             g.empty,

@@ -25,7 +25,13 @@ pub const EMPTY_MIN_WORDS: usize = 40;
 const EDGE_MS: u64 = 1_000;
 
 const QUOTE_FIELDS: [&str; 3] = ["quote", "evidence_quote", "context_quote"];
-const TIME_FIELDS: [&str; 4] = ["timestamp", "evidence_timestamp", "t0", "t1"];
+/// Fields that hold a time, in either schema (repair normalises the same ones).
+pub const TIME_FIELDS: [&str; 4] = ["timestamp", "evidence_timestamp", "t0", "t1"];
+
+/// Whether a time lies outside the segment `t0_ms..=t1_ms` (a second's slack).
+pub fn outside(ms: u64, t0_ms: u64, t1_ms: u64) -> bool {
+    ms + EDGE_MS < t0_ms || ms > t1_ms + EDGE_MS
+}
 
 /// What grounding found in one mined answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -71,7 +77,7 @@ pub fn check(mined: &Value, text: &str, t0_ms: u64, t1_ms: u64) -> Grounding {
                     }
                 } else if TIME_FIELDS.contains(&name) {
                     if let Some(ms) = parse_clock(value) {
-                        if ms + EDGE_MS < t0_ms || ms > t1_ms + EDGE_MS {
+                        if outside(ms, t0_ms, t1_ms) {
                             let span = format!("{}–{}", format_hms(t0_ms), format_hms(t1_ms));
                             findings.push((field, format!("time {value} outside the segment ({span})")));
                         }

@@ -165,9 +165,9 @@ pub struct EpisodeRef {
     pub metadata: Map<String, Value>,
 }
 
-/// What the output does with ungrounded items.
+/// What the output does with ungrounded items (`--drop-ungrounded`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Ungrounded {
+pub enum UngroundedItems {
     /// Keep them, listed in `grounding` (the default).
     #[default]
     Keep,
@@ -176,13 +176,12 @@ pub enum Ungrounded {
 }
 
 impl SegmentEntry {
-    pub fn mined(result: &SegmentResult, ungrounded: Ungrounded) -> Self {
-        // Workers publish validated JSON; anything else would be a bug, shown as null.
-        let mined = serde_json::from_str(&result.mined_json).unwrap_or(Value::Null);
-        let grounding = ground(result);
+    pub fn mined(result: &SegmentResult, ungrounded: UngroundedItems) -> Self {
+        let mined = mined_value(result);
+        let grounding = ground_value(result, &mined);
         let mut repairs = result.repairs.clone();
         let mined = match ungrounded {
-            Ungrounded::Drop if !grounding.ungrounded.is_empty() => {
+            UngroundedItems::Drop if !grounding.ungrounded.is_empty() => {
                 repairs
                     .push(format!("{} ungrounded item(s) dropped (--drop-ungrounded)", grounding.ungrounded_items()));
                 grounding.drop_ungrounded(&mined)
@@ -218,9 +217,18 @@ impl SegmentEntry {
 
 /// Grounding of a mined result against its own segment.
 pub fn ground(result: &SegmentResult) -> Grounding {
-    let mined: Value = serde_json::from_str(&result.mined_json).unwrap_or(Value::Null);
+    ground_value(result, &mined_value(result))
+}
+
+/// The mined answer as JSON. Workers publish validated JSON; anything else
+/// would be a bug, shown as null.
+fn mined_value(result: &SegmentResult) -> Value {
+    serde_json::from_str(&result.mined_json).unwrap_or(Value::Null)
+}
+
+fn ground_value(result: &SegmentResult, mined: &Value) -> Grounding {
     let segment = &result.task.segment;
-    grounding::check(&mined, &segment.text, segment.t0_ms, segment.t1_ms)
+    grounding::check(mined, &segment.text, segment.t0_ms, segment.t1_ms)
 }
 
 impl From<&Provenance> for ProvenanceInfo {
@@ -306,7 +314,7 @@ mod tests {
             raw_output: Some("{not json".into()),
             provenance: provenance(),
         };
-        [SegmentEntry::mined(&mined, Ungrounded::Keep), SegmentEntry::failed(&failed)]
+        [SegmentEntry::mined(&mined, UngroundedItems::Keep), SegmentEntry::failed(&failed)]
     }
 
     #[test]

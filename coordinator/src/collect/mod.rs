@@ -36,7 +36,7 @@ pub struct CollectSettings {
     /// open the store while this process holds it.
     pub snapshot: Option<PathBuf>,
     /// Whether episode files keep ungrounded items (flagged) or drop them.
-    pub ungrounded: protocol::output::Ungrounded,
+    pub ungrounded: protocol::output::UngroundedItems,
 }
 
 /// How often the status snapshot is rewritten.

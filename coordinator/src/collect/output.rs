@@ -4,7 +4,9 @@
 
 use crate::store::{EpisodeRecord, Settled, Store};
 use anyhow::Context;
-use protocol::output::{EpisodeCounts, EpisodeFile, EpisodeInfo, EpisodeRef, ExportLine, SegmentEntry, Ungrounded};
+use protocol::output::{
+    EpisodeCounts, EpisodeFile, EpisodeInfo, EpisodeRef, ExportLine, SegmentEntry, UngroundedItems,
+};
 use protocol::EpisodeId;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +16,7 @@ pub fn episode_path(out: &Path, id: &EpisodeId) -> PathBuf {
 }
 
 /// One segment as it appears in the output.
-pub fn segment_entry(settled: &Settled, ungrounded: Ungrounded) -> SegmentEntry {
+pub fn segment_entry(settled: &Settled, ungrounded: UngroundedItems) -> SegmentEntry {
     match settled {
         Settled::Mined(result) => SegmentEntry::mined(result, ungrounded),
         Settled::Failed(failure) => SegmentEntry::failed(failure),
@@ -26,7 +28,7 @@ pub fn episode_file(
     store: &Store,
     id: &EpisodeId,
     record: &EpisodeRecord,
-    ungrounded: Ungrounded,
+    ungrounded: UngroundedItems,
 ) -> anyhow::Result<Option<EpisodeFile>> {
     if store.settled_in_episode(id) < record.segment_count as usize {
         return Ok(None);
@@ -50,7 +52,7 @@ pub fn write_episode(
     out: &Path,
     id: &EpisodeId,
     record: &EpisodeRecord,
-    ungrounded: Ungrounded,
+    ungrounded: UngroundedItems,
 ) -> anyhow::Result<bool> {
     let Some(file) = episode_file(store, id, record, ungrounded)? else { return Ok(false) };
     let path = episode_path(out, id);
@@ -65,7 +67,11 @@ pub fn write_episode(
 }
 
 /// `export --jsonl`: every settled segment, one line each, episode by episode.
-pub fn export_jsonl(store: &Store, writer: &mut dyn std::io::Write, ungrounded: Ungrounded) -> anyhow::Result<u64> {
+pub fn export_jsonl(
+    store: &Store,
+    writer: &mut dyn std::io::Write,
+    ungrounded: UngroundedItems,
+) -> anyhow::Result<u64> {
     let mut lines = 0;
     for (id, record) in store.episodes()? {
         let episode = EpisodeRef {

@@ -36,7 +36,7 @@ pub struct RunSettings {
     pub nats_auth: protocol::connect::NatsAuth,
     pub segment_seconds: u64,
     /// Whether episode files keep ungrounded items (flagged) or drop them.
-    pub ungrounded: protocol::output::Ungrounded,
+    pub ungrounded: protocol::output::UngroundedItems,
     /// How the local worker mines.
     pub worker: worker::Settings,
 }

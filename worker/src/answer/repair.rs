@@ -23,6 +23,7 @@
 //! arrays, is invalid rather than repaired: that would fake an empty result.
 //! Output that is not JSON is an error too: the caller asks again.
 
+use protocol::grounding::TIME_FIELDS;
 use protocol::timestamp::{format_hms, parse_clock};
 use serde_json::{Map, Value};
 
@@ -46,9 +47,6 @@ pub enum Invalid {
 
 /// The arrays of `miner_output v1`, used when a schema does not name its own.
 pub const ARRAYS: [&str; 4] = ["claims", "jargon", "people", "mental_models"];
-
-/// Fields holding a time.
-const TIME_FIELDS: [&str; 4] = ["timestamp", "evidence_timestamp", "t0", "t1"];
 
 /// Validates and repairs `raw` against `schema` for a segment spanning `t0_ms..=t1_ms`.
 pub fn repair(raw: &str, schema: &Value, t0_ms: u64, t1_ms: u64) -> Result<Repaired, Invalid> {
@@ -301,7 +299,7 @@ impl Span {
         } else {
             ms
         };
-        if ms + 1_000 < self.t0_ms || ms > self.t1_ms + 1_000 {
+        if protocol::grounding::outside(ms, self.t0_ms, self.t1_ms) {
             repairs.push(format!(
                 "{path}: {} is outside the segment ({}–{}): kept, flagged as ungrounded",
                 format_hms(ms),
