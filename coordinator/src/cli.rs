@@ -39,6 +39,20 @@ pub enum Command {
         /// Read and segment only: publish nothing, need no server, record nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The run's mining spec, recorded in NATS for every worker (the first
+        /// enqueue sets it; later ones must agree, `respec` changes it).
+        #[command(flatten, next_help_heading = "Mining spec")]
+        mining: worker::cli::MiningFlags,
+    },
+    /// Change the run's mining spec (model, prompt, schema, options, context
+    /// size) for every worker, and queue again what was settled under the old
+    /// one; its results stay in the output until the new ones replace them.
+    /// Without flags: queue again what a worker mined with other settings.
+    Respec {
+        #[command(flatten)]
+        nats: NatsArgs,
+        #[command(flatten, next_help_heading = "Mining spec")]
+        mining: worker::cli::MiningFlags,
     },
     /// Store results and failures; write out/<episode>.json for every finished episode.
     Collect {
@@ -162,8 +176,9 @@ fn worker_flags_inline(args: impl IntoIterator<Item = OsString>) -> Vec<OsString
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Enqueue { corpus, nats, segment_seconds, dry_run } => {
-            let settings = EnqueueSettings { corpus, segment_seconds };
+        Command::Enqueue { corpus, nats, segment_seconds, dry_run, mining } => {
+            let mining = worker::spec::LocalMining::from_flags(&mining)?;
+            let settings = EnqueueSettings { corpus, segment_seconds, mining };
             let target = if dry_run {
                 Target::DryRun
             } else {
@@ -197,6 +212,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 collected.kept_aside,
                 collected.episodes_written,
                 out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Respec { nats, mining } => {
+            let local = worker::spec::LocalMining::from_flags(&mining)?;
+            let js = nats::connect(&nats).await?;
+            let store = open_store(&cli.data_dir)?;
+            let done = crate::spec::respec(&js, &store, &local).await?;
+            let changes = worker::spec::differences(&done.before, &done.after);
+            if changes.is_empty() {
+                println!("the run's mining spec is unchanged: {}", done.after.summary());
+            } else {
+                println!("the run's mining spec is now {}", done.after.summary());
+                for (setting, was, now) in changes {
+                    println!("    {setting}: {was} → {now}");
+                }
+                println!("every worker picks it up within {} s (no restart needed)", worker::SPEC_POLL.as_secs());
+            }
+            println!(
+                "queued again {} settled segment(s) of another spec ({} of them were still queued); their \
+                 outcomes stay in the output until the new ones replace them. `coordinator status` shows the \
+                 progress against this spec",
+                done.requeued + done.already_queued,
+                done.already_queued
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -343,7 +382,7 @@ mod tests {
         assert_eq!(cli.data_dir, PathBuf::from("run"));
         let Command::Run { corpus, worker, .. } = cli.command else { panic!("not run: {:?}", cli.command) };
         assert_eq!(corpus, PathBuf::from("c"));
-        assert_eq!((worker.llm.as_slice(), worker.mining.num_predict), (["http://a:1".to_owned()].as_slice(), 400));
+        assert_eq!((worker.llm.as_slice(), worker.mining.num_predict), (["http://a:1".to_owned()].as_slice(), Some(400)));
         assert!(
             Cli::try_parse_from(["coordinator", "run", "c", "--api", "grpc"]).is_err(),
             "--api is checked when parsed"

@@ -15,6 +15,8 @@
 //! - [`collect`]: the results half: RESULTS/FAILED/advisories → store, and
 //!   `output` (the episode files and the JSONL export, as `protocol::output` types).
 //! - [`store`]: the sled checkpoint (the only module that names sled).
+//! - [`spec`]: the run's mining spec: recorded at enqueue, grown for longer
+//!   segments, changed by `respec` (which queues again what it re-mines).
 //! - [`status`], [`failures`]: the `status`, `failed` and `retry-failed` commands.
 //! - [`run`]: one machine, one command, with its embedded nats-server; the one
 //!   place the coordinator and the worker meet (the local worker, in-process).
@@ -31,5 +33,6 @@ mod failures;
 mod nats;
 mod nats_users;
 mod run;
+mod spec;
 mod status;
 mod store;

@@ -37,6 +37,43 @@ pub struct Status {
     /// segments it mined empty (running totals).
     #[serde(default)]
     pub grounding: BTreeMap<String, Grounding>,
+    /// The run's mining spec every worker mines with (null: none recorded).
+    #[serde(default)]
+    pub spec: Option<SpecSummary>,
+    /// Model reloads the LLM servers reported to the live workers.
+    #[serde(default)]
+    pub reloads: u64,
+}
+
+/// The run's mining spec, as `status` shows it (the prompt and schema by hash).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct SpecSummary {
+    pub revision: u64,
+    pub model: String,
+    pub prompt_hash: String,
+    pub schema_hash: String,
+    pub num_predict: u32,
+    pub temperature: f32,
+    pub num_ctx: u32,
+    pub set_by: String,
+    pub set_at_unix_ms: u64,
+}
+
+impl SpecSummary {
+    fn of(spec: &protocol::spec::RunSpec) -> Self {
+        let hashes = spec.mining_spec();
+        Self {
+            revision: spec.revision,
+            model: spec.model.clone(),
+            prompt_hash: hashes.prompt_hash,
+            schema_hash: hashes.schema_hash,
+            num_predict: spec.num_predict,
+            temperature: spec.temperature,
+            num_ctx: spec.num_ctx,
+            set_by: spec.set_by.clone(),
+            set_at_unix_ms: spec.set_at_ms,
+        }
+    }
 }
 
 /// One model's grounding figures: the store's running totals and their share.
@@ -53,8 +90,12 @@ pub struct SegmentCounts {
     pub total: u64,
     pub done: u64,
     pub failed: u64,
-    /// Enqueued and neither done nor failed.
+    /// Enqueued and neither done nor failed (with the run's spec).
     pub pending: u64,
+    /// Of the pending: settled with an earlier spec (after `respec`), queued
+    /// again; their old outcomes stay in the output until replaced.
+    #[serde(default)]
+    pub superseded: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -107,8 +148,10 @@ fn rate_over(store: &Store, now_ms: u64, window_ms: u64) -> anyhow::Result<(f64,
 pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::Result<Status> {
     let totals = store.totals()?;
     let counters = store.counters()?;
+    let (done, failed) = store.settled_of_spec()?;
+    let pending = totals.segments.saturating_sub(done + failed);
+    // Averages are over every outcome kept, of whichever spec.
     let settled = counters.mined + counters.failed;
-    let pending = totals.segments.saturating_sub(settled);
     let now = unix_now_ms();
     let (one, _) = rate_over(store, now, 60_000)?;
     let (five, five_tokens) = rate_over(store, now, 300_000)?;
@@ -120,9 +163,16 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         Some(js) => (queued_tasks(js).await, live_workers(js).await),
         None => (None, Vec::new()),
     };
+    let reloads = workers_reloads(&workers);
     Ok(Status {
         as_of_unix_ms: now,
-        segments: SegmentCounts { total: totals.segments, done: counters.mined, failed: counters.failed, pending },
+        segments: SegmentCounts {
+            total: totals.segments,
+            done,
+            failed,
+            pending,
+            superseded: store.superseded()?.total(),
+        },
         episodes: EpisodeCounts { total: totals.episodes, complete: store.complete_episodes() },
         rate: Rate {
             segments_per_s: five,
@@ -136,6 +186,8 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         queue: Queue { reachable: tasks.is_some(), tasks },
         failures,
         catching_up: None,
+        spec: store.spec()?.as_ref().map(SpecSummary::of),
+        reloads,
         grounding: store
             .quality()?
             .into_iter()
@@ -200,13 +252,32 @@ pub async fn from_snapshot(path: &Path, js: Option<&jetstream::Context>) -> anyh
         status.queue.tasks = queued_tasks(js).await;
         status.queue.reachable = status.queue.tasks.is_some();
         status.workers = live_workers(js).await;
+        status.reloads = workers_reloads(&status.workers);
     }
     Ok(status)
 }
 
+fn workers_reloads(workers: &[WorkerRecord]) -> u64 {
+    workers.iter().flat_map(|w| &w.endpoints).map(|e| e.reloads).sum()
+}
+
 /// The human-readable form.
 pub fn render(status: &Status) -> String {
-    let mut out = format!(
+    let mut out = String::new();
+    if let Some(spec) = &status.spec {
+        out += &format!(
+            "spec: revision {}, model {}, prompt {}, schema {}, num_ctx {}, num_predict {}, temperature {} (set by {})\n",
+            spec.revision,
+            spec.model,
+            spec.prompt_hash,
+            spec.schema_hash,
+            spec.num_ctx,
+            spec.num_predict,
+            spec.temperature,
+            spec.set_by
+        );
+    }
+    out += &format!(
         "episodes: {} enqueued, {} complete\nsegments: {} total, {} done, {} failed, {} pending\n",
         status.episodes.total,
         status.episodes.complete,
@@ -215,6 +286,13 @@ pub fn render(status: &Status) -> String {
         status.segments.failed,
         status.segments.pending,
     );
+    if status.segments.superseded > 0 {
+        out += &format!(
+            "  of the pending, {} were settled with an earlier spec and are queued again (their old outcomes stay \
+             in the output until replaced)\n",
+            status.segments.superseded
+        );
+    }
     let r = &status.rate;
     out += &format!(
         "rate: {:.3} seg/s (1 m {:.3}, 5 m {:.3}, 15 m {:.3}), {:.1} output tok/s\n",
@@ -246,6 +324,13 @@ pub fn render(status: &Status) -> String {
             g.quotes,
             g.empty,
             g.mined
+        );
+    }
+    if status.reloads > 0 {
+        out += &format!(
+            "model reloads: {} reported by the LLM servers (each costs seconds and the prompt cache; see the \
+             workers below for the likely cause)\n",
+            status.reloads
         );
     }
     out += &format!("workers: {}\n", status.workers.len());
@@ -314,6 +399,17 @@ fn workers_table(workers: &[WorkerRecord], now_s: u64) -> String {
                     format!("; output tok/s by calls in flight: {}", curve.join(" "))
                 }
             );
+        }
+        if let Some(refused) = &w.refused {
+            out += &format!("    NOT PULLING: {refused}\n");
+        }
+        for endpoint in w.endpoints.iter().filter(|e| e.reloads > 0) {
+            if let Some(reload) = &endpoint.last_reload {
+                out += &format!(
+                    "    {} model reload(s) at {}, the last {} s ago ({} ms): {}\n",
+                    endpoint.reloads, endpoint.url, reload.ago_s, reload.load_ms, reload.cause
+                );
+            }
         }
         if let Some(backoff) = &w.llm_backoff {
             out += &format!(

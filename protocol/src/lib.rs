@@ -9,6 +9,8 @@
 //! - [`timestamp`]: milliseconds ⇄ `HH:MM:SS` and the timestamp spellings transcripts use.
 //! - [`task`]: [`Segment`] and [`Task`], the unit of work one worker mines.
 //! - [`result`]: [`SegmentResult`], [`FailureRecord`], [`WorkKey`]: what workers publish.
+//! - [`spec`]: [`spec::RunSpec`], the run's one mining spec (model, prompt, schema,
+//!   options, context size) that the coordinator records and every worker mines with.
 //! - [`subjects`]: subject names for tasks, results and dead letters.
 //! - [`streams`]: JetStream stream and consumer settings, and `ensure_streams`.
 //! - [`liveness`]: [`liveness::WorkerRecord`], what each worker says about itself
@@ -27,6 +29,7 @@ pub mod ids;
 pub mod liveness;
 pub mod output;
 pub mod result;
+pub mod spec;
 pub mod streams;
 pub mod subjects;
 pub mod task;

@@ -50,6 +50,11 @@ pub struct WorkerRecord {
     pub llm_backoff: Option<LlmBackoff>,
     /// When the record was written (unix seconds).
     pub unix_time: u64,
+    /// The revision of the run's mining spec it mines with (0: none recorded).
+    pub spec_revision: u64,
+    /// Why it does not pull, while it does not (its own settings disagree
+    /// with the run's spec, or the spec is of a newer format).
+    pub refused: Option<String>,
 }
 
 /// The fixed part of a record: who and what the worker is.
@@ -81,6 +86,20 @@ pub struct EndpointRecord {
     pub unreachable: bool,
     /// What each limit tried delivered (auto's measured curve), by calls in flight.
     pub curve: BTreeMap<u64, CurvePoint>,
+    /// Model loads the server reported after its first answer to this worker.
+    pub reloads: u64,
+    pub last_reload: Option<Reload>,
+}
+
+/// A model reload an LLM server reported (Ollama's `load_duration`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reload {
+    pub load_ms: u64,
+    /// Its likely cause, as the worker sees it.
+    pub cause: String,
+    /// How long ago (seconds, when the record was written).
+    pub ago_s: u64,
 }
 
 /// What one concurrency limit delivered.
@@ -143,6 +162,8 @@ mod tests {
                     4,
                     CurvePoint { output_tokens_per_s: 210.5, calls_per_s: 0.4, p95_latency_ms: 9_800, windows: 3 },
                 )]),
+                reloads: 1,
+                last_reload: Some(Reload { load_ms: 4_200, cause: "another client".into(), ago_s: 30 }),
             }],
             mined: 1_200,
             failed: 3,
@@ -153,6 +174,8 @@ mod tests {
             llm_errors: 2,
             llm_backoff: Some(LlmBackoff { reason: "HTTP 503: busy".into(), for_s: 12 }),
             unix_time: 1_790_000_000,
+            spec_revision: 2,
+            refused: None,
         };
         let json = serde_json::to_string(&record).expect("encode");
         assert_eq!(serde_json::from_str::<WorkerRecord>(&json).expect("decode"), record);

@@ -2,7 +2,9 @@
 //! OpenAI-compatible `/v1/chat/completions` and `/v1/models` with the real JSON
 //! shapes and counters, models a batching server (parallel slots, aggregate
 //! throughput rising sub-linearly with concurrency, a bounded queue beyond the
-//! slots, 503 past it), and injects faults on request.
+//! slots, 503 past it), models Ollama's model loads (a request whose load
+//! options differ from the loaded model's waits for the calls in flight and
+//! pays a load; loads are counted), and injects faults on request.
 //!
 //! A deliberately small HTTP/1.1 server: it only has to serve our own
 //! clients. Connections are kept alive between requests, as Ollama's and
@@ -45,13 +47,29 @@ pub struct Capacity {
     pub scaling: f64,
     pub output_tokens: u64,
     pub prompt_ms: u64,
+    /// What loading the model costs (the first request, and every request
+    /// with other load options than the loaded model's, as in Ollama).
+    pub load_ms: u64,
 }
 
 impl Default for Capacity {
     fn default() -> Self {
-        Self { slots: 4, max_queue: 16, tokens_per_s: 2_000.0, scaling: 0.7, output_tokens: 120, prompt_ms: 5 }
+        Self {
+            slots: 4,
+            max_queue: 16,
+            tokens_per_s: 2_000.0,
+            scaling: 0.7,
+            output_tokens: 120,
+            prompt_ms: 5,
+            load_ms: 600,
+        }
     }
 }
+
+/// The options that make Ollama load the model again when they change
+/// (its scheduler compares them with the loaded runner's); sampling options
+/// (temperature, seed, num_predict) do not.
+const LOAD_OPTIONS: [&str; 6] = ["num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap"];
 
 #[derive(Default)]
 struct State {
@@ -70,6 +88,13 @@ struct State {
     /// Bumped when the server goes down: older connections close.
     lifetime: tokio::sync::watch::Sender<u64>,
     calls: Mutex<HashMap<String, u64>>,
+    /// The model and load options loaded (`None`: nothing, or being reloaded).
+    loaded: Mutex<Option<String>>,
+    /// One load at a time.
+    loading: tokio::sync::Mutex<()>,
+    loads: AtomicU64,
+    /// Chat requests by the `num_ctx` they asked for (0: none given).
+    num_ctx: Mutex<std::collections::BTreeMap<u64, u64>>,
 }
 
 /// A running fake server; stops when dropped.
@@ -160,6 +185,16 @@ impl FakeLlm {
         self.state.calls.lock().expect("lock").clone()
     }
 
+    /// Model loads so far (the first included).
+    pub fn loads(&self) -> u64 {
+        self.state.loads.load(Ordering::Relaxed)
+    }
+
+    /// Chat requests by the `num_ctx` they carried.
+    pub fn num_ctx_seen(&self) -> std::collections::BTreeMap<u64, u64> {
+        self.state.num_ctx.lock().expect("lock").clone()
+    }
+
     /// Requests being generated right now.
     pub fn generating(&self) -> usize {
         self.state.generating.load(Ordering::Relaxed)
@@ -231,7 +266,9 @@ async fn answer(state: &State, request: &Request) -> Option<(u16, Value)> {
         ("GET", "/stats") => (
             200,
             json!({"requests": state.requests.load(Ordering::Relaxed),
-                                          "answered": state.answered.load(Ordering::Relaxed)}),
+                   "answered": state.answered.load(Ordering::Relaxed),
+                   "loads": state.loads.load(Ordering::Relaxed),
+                   "num_ctx": *state.num_ctx.lock().expect("lock")}),
         ),
         ("POST", "/api/chat") => chat(state, &request.body, false).await?,
         ("POST", "/v1/chat/completions") => chat(state, &request.body, true).await?,
@@ -293,9 +330,21 @@ struct ChatBody {
     format: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     response_format: Option<Box<serde_json::value::RawValue>>,
+    /// Ollama's options (OpenAI requests have none).
+    #[serde(default)]
+    options: serde_json::Map<String, Value>,
 }
 
 impl ChatBody {
+    /// The model and the options that decide whether it must be loaded again.
+    fn load_key(&self) -> String {
+        let options: Vec<String> = LOAD_OPTIONS
+            .iter()
+            .filter_map(|name| self.options.get(*name).map(|value| format!("{name}={value}")))
+            .collect();
+        format!("{} {}", self.model, options.join(" "))
+    }
+
     /// The users' schema has flat `evidence_quote`s; podmine's default has spans.
     fn wants_their_shape(&self) -> bool {
         [&self.format, &self.response_format]
@@ -315,6 +364,9 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
     // Only the fields it reads: the schema and options are skipped, not built.
     let request: ChatBody = serde_json::from_slice(body).unwrap_or_default();
     let their_shape = request.wants_their_shape();
+    let load_key = request.load_key();
+    let num_ctx = request.options.get("num_ctx").and_then(Value::as_u64).unwrap_or(0);
+    *state.num_ctx.lock().expect("lock").entry(num_ctx).or_default() += 1;
     let model = request.model;
     let message = |i: usize| request.messages.get(i).map_or("", |m| m.content.as_str());
     let (instructions_len, user) = (message(0).len(), message(1).to_owned());
@@ -362,6 +414,7 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
         _ => {}
     }
     let capacity = state.capacity.lock().expect("lock").clone();
+    let load_ms = load(state, &load_key, capacity.load_ms).await;
     // Queue beyond the slots; 503 past the queue, as Ollama does.
     let waiting = state.waiting.fetch_add(1, Ordering::SeqCst);
     if waiting >= capacity.slots + capacity.max_queue {
@@ -393,7 +446,7 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
     };
     let prompt_tokens = (instructions_len + user.len()) as u64 / 4;
     let cached = prompt_tokens.saturating_sub(user.len() as u64 / 4);
-    let total_ms = queue_ms + capacity.prompt_ms + decode_ms;
+    let total_ms = load_ms + queue_ms + capacity.prompt_ms + decode_ms;
     Some((
         200,
         if openai {
@@ -409,12 +462,34 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
             json!({
                 "model": model, "created_at": "2026-11-26T00:00:00Z",
                 "message": {"role": "assistant", "content": content}, "done": true, "done_reason": "stop",
-                "total_duration": total_ms * 1_000_000, "load_duration": 0,
+                "total_duration": total_ms * 1_000_000, "load_duration": load_ms * 1_000_000,
                 "prompt_eval_count": prompt_tokens - cached, "prompt_eval_duration": capacity.prompt_ms * 1_000_000,
                 "eval_count": capacity.output_tokens, "eval_duration": decode_ms * 1_000_000,
             })
         },
     ))
+}
+
+/// Loads the model with `key`'s options unless they are loaded: as Ollama's
+/// scheduler, it waits for the calls in flight on the old load, then pays
+/// `load_ms`. Returns the time this request paid (its `load_duration`).
+async fn load(state: &State, key: &str, load_ms: u64) -> u64 {
+    if state.loaded.lock().expect("lock").as_deref() == Some(key) {
+        return 0;
+    }
+    let _one_load = state.loading.lock().await;
+    if state.loaded.lock().expect("lock").as_deref() == Some(key) {
+        return 0; // loaded by the request before this one
+    }
+    // Unloading: no new call starts on the old load meanwhile.
+    *state.loaded.lock().expect("lock") = None;
+    while state.generating.load(Ordering::SeqCst) > 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(load_ms)).await;
+    *state.loaded.lock().expect("lock") = Some(key.to_owned());
+    state.loads.fetch_add(1, Ordering::Relaxed);
+    load_ms
 }
 
 /// Stance and claim-type words a model answers with, the users' synonyms among them.

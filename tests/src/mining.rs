@@ -20,6 +20,12 @@ pub struct Mining {
 impl Mining {
     /// Enqueues `files` (name, contents) with the real coordinator.
     pub fn enqueue(files: &[(&str, &[u8])]) -> Self {
+        Self::enqueue_with(files, &[])
+    }
+
+    /// [`Self::enqueue`] with the run's mining spec set by `spec_flags`
+    /// (`--model`, `--schema`, …: the coordinator's flags of the same names).
+    pub fn enqueue_with(files: &[(&str, &[u8])], spec_flags: &[&str]) -> Self {
         let corpus = tempfile::tempdir().expect("corpus dir");
         for (name, bytes) in files {
             let path = corpus.path().join(name);
@@ -37,6 +43,7 @@ impl Mining {
                 &server.url(),
             ])
             .arg(corpus.path())
+            .args(spec_flags)
             .output()
             .expect("run coordinator");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -76,29 +76,16 @@ const EPISODE: &str = "bahree-whisper-twiml/twiml-episodes-whisper-transcribed/1
 async fn a_real_episode_is_mined_or_failed_by_llama_server() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus").join(EPISODE);
     let bytes = std::fs::read(&corpus).expect("the shared corpus episode");
-    let mining = Mining::enqueue(&[("episode.srt", &bytes)]);
     // The default schema's bounds are sized for a 7B model; SmolLM2 fills every
-    // string to its limit, so the test passes the shipped small-model schema.
+    // string to its limit, so the run's spec uses the shipped small-model schema.
     let schema_arg =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/schemas/small-model.json").to_string_lossy().into_owned();
+    let spec = ["--model", "SmolLM2-135M-Instruct", "--num-predict", "400", "--schema", &schema_arg];
+    let mining = Mining::enqueue_with(&[("episode.srt", &bytes)], &spec);
     let llama = LlamaServer::start();
     let started = Instant::now();
-    let mut worker = mining.worker(
-        "w",
-        &llama.url(),
-        &[
-            "--api",
-            "openai",
-            "--model",
-            "SmolLM2-135M-Instruct",
-            "--concurrency",
-            "4",
-            "--num-predict",
-            "400",
-            "--schema",
-            &schema_arg,
-        ],
-    );
+    // No mining flags: the worker mines with the run's spec.
+    let mut worker = mining.worker("w", &llama.url(), &["--api", "openai", "--concurrency", "4"]);
     // Usually ~90 s; a run where SmolLM2 rambles to the token cap on every ask takes ~8 min here.
     mining.wait_settled(Duration::from_secs(1200)).await;
     let elapsed = started.elapsed().as_secs_f64();

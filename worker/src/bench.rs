@@ -16,7 +16,7 @@ const FLAT_STEPS_TO_STOP: usize = 2;
 /// shared corpus): the default segments when no `--corpus` is given.
 pub const SAMPLE_EPISODE: &str = include_str!("bench/sample-episode.srt");
 
-use crate::answer::prompt::Prompt;
+use crate::spec::Mining;
 use crate::cli::{endpoint_url, BenchArgs};
 use crate::llm::{LlmClient, LlmError};
 use anyhow::Context;
@@ -119,7 +119,7 @@ pub fn tasks_from(segments: Vec<Segment>, title: &str) -> Vec<Task> {
 /// Runs the sweep; `progress` is told each finished call.
 pub async fn sweep(
     client: &LlmClient,
-    prompt: &Prompt,
+    mining: &Mining,
     tasks: &[Task],
     plan: &Plan,
     progress: &(dyn Fn(&str) + Sync),
@@ -127,7 +127,7 @@ pub async fn sweep(
     anyhow::ensure!(!tasks.is_empty(), "no segments to send");
     let mut next_task = 0usize;
     // One call first, not measured: loads the model.
-    let (warm, _) = call(client, prompt, &tasks[0]).await;
+    let (warm, _) = call(client, mining, &tasks[0]).await;
     if let Err(err) = warm {
         anyhow::bail!("the LLM server does not answer a first call: {err}");
     }
@@ -139,7 +139,7 @@ pub async fn sweep(
     let mut flat = 0;
     loop {
         progress(&format!("concurrency {concurrency}"));
-        let step = run_step(client, prompt, tasks, &mut next_task, concurrency, plan, progress).await;
+        let step = run_step(client, mining, tasks, &mut next_task, concurrency, plan, progress).await;
         let best = steps.iter().map(|s| s.output_tokens_per_s).fold(0.0, f64::max);
         flat = if step.output_tokens_per_s > best * crate::llm::tune::GAIN { 0 } else { flat + 1 };
         let mostly_failing = step.errors * 2 > step.calls;
@@ -154,14 +154,14 @@ pub async fn sweep(
     let (prompt_tokens, cached) =
         steps.iter().fold((0, 0), |(p, c), s| (p + s.prompt_tokens, c + s.cached_prompt_tokens));
     let cache_hit_ratio = if prompt_tokens > 0 { cached as f64 / prompt_tokens as f64 } else { 0.0 };
-    let num_ctx = prompt.num_ctx(&prompt.user_message(&tasks[0]), client.generation.num_predict);
+    let num_ctx = mining.spec.num_ctx;
     let answers = Answers::of(&steps);
     Ok(Report { steps, knee, cache_hit_ratio, num_ctx, answers })
 }
 
 async fn run_step(
     client: &LlmClient,
-    prompt: &Prompt,
+    mining: &Mining,
     tasks: &[Task],
     next_task: &mut usize,
     concurrency: usize,
@@ -177,7 +177,7 @@ async fn run_step(
             let task = &tasks[*next_task % tasks.len()];
             *next_task += 1;
             launched += 1;
-            in_flight.push(call(client, prompt, task));
+            in_flight.push(call(client, mining, task));
         }
         let Some(result) = in_flight.next().await else { break };
         progress("call");
@@ -220,9 +220,10 @@ struct Answer {
 }
 
 /// One call as the miner makes it, its answer checked as the miner checks it; and its wall time.
-async fn call(client: &LlmClient, prompt: &Prompt, task: &Task) -> (Result<Answer, LlmError>, u64) {
+async fn call(client: &LlmClient, mining: &Mining, task: &Task) -> (Result<Answer, LlmError>, u64) {
+    let prompt = &mining.prompt;
     let user = prompt.user_message(task);
-    let request = prompt.request(&user, prompt.num_ctx(&user, client.generation.num_predict), 1);
+    let request = prompt.request(&user, mining.spec.num_ctx, 1);
     let started = Instant::now();
     let reply = client.chat(&request).await;
     let elapsed = started.elapsed().as_millis() as u64;
@@ -335,12 +336,12 @@ pub fn svg(report: &Report, client: &LlmClient) -> String {
 
 /// `worker bench`: the sweep with a progress bar, the table, the SVG.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let prompt = crate::settings::load_prompt(&args.mining)?;
-    let generation = crate::settings::generation(&args.mining);
-    let client =
-        LlmClient::new(&endpoint_url(&args.llm), args.api, &args.mining.model, generation, args.request_timeout)?;
     let (segments, title) = bench_segments(args.corpus.as_deref())?;
     let tasks = tasks_from(segments, &title);
+    let mining = bench_mining(&args.mining, &tasks)?;
+    let model = mining.spec.model.clone();
+    let client =
+        LlmClient::new(&endpoint_url(&args.llm), args.api, &model, mining.generation.clone(), args.request_timeout)?;
     let plan = Plan {
         max_concurrency: args.max_concurrency.max(1),
         calls_per_step: args.calls_per_step,
@@ -354,9 +355,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     bar.enable_steady_tick(Duration::from_millis(200));
     let progress = |event: &str| match event {
         "call" => bar.inc(1),
-        step => bar.set_message(format!("{} {}: {step}", args.mining.model, client.endpoint)),
+        step => bar.set_message(format!("{model} {}: {step}", client.endpoint)),
     };
-    let report = sweep(&client, &prompt, &tasks, &plan, &progress).await?;
+    let report = sweep(&client, &mining, &tasks, &plan, &progress).await?;
     bar.finish_and_clear();
     print!("{}", render(&report, &client));
     std::fs::write(&args.svg, svg(&report, &client)).with_context(|| format!("cannot write {}", args.svg.display()))?;
@@ -365,6 +366,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(())
+}
+
+/// The flags' settings as a run would record them, with one context size
+/// for the bench's segments (as a run has one for its corpus).
+fn bench_mining(flags: &crate::cli::MiningFlags, tasks: &[Task]) -> anyhow::Result<Mining> {
+    let local = crate::spec::LocalMining::from_flags(flags)?;
+    let first = Mining::new(local.new_spec("worker bench".into(), 0));
+    let longest = tasks.iter().map(|task| first.user_chars(task)).max().unwrap_or(0);
+    Ok(Mining::new(local.new_spec("worker bench".into(), longest)))
 }
 
 /// Real segments for the bench: from a corpus folder, or the built-in episode.

@@ -115,29 +115,52 @@ pub struct WorkerOptions {
     pub test_pause_before_ack: Option<PathBuf>,
 }
 
-/// What shapes the answers: model, prompt, schema and generation options.
-#[derive(Clone, Debug, Args)]
+/// What shapes the answers: model, prompt, schema, generation options and
+/// context size. On `worker run` every one is optional: the run's mining spec
+/// (recorded in NATS by `coordinator enqueue`) says them, and a flag given
+/// here must agree with it, or the worker refuses to pull. `coordinator
+/// enqueue`/`run` set the spec from them; `coordinator respec` changes it.
+#[derive(Clone, Debug, Default, Args)]
 pub struct MiningFlags {
-    /// Model name as the server knows it.
-    #[arg(long, env = "PODMINE_MODEL", default_value = "qwen2.5:7b-instruct")]
-    pub model: String,
+    /// Model name as the server knows it [default for a new run: qwen2.5:7b-instruct].
+    #[arg(long, env = "PODMINE_MODEL")]
+    pub model: Option<String>,
     /// Instructions file replacing the default miner prompt.
     #[arg(long)]
     pub prompt: Option<PathBuf>,
     /// JSON Schema file replacing the default miner_output schema.
     #[arg(long)]
     pub schema: Option<PathBuf>,
-    /// Output tokens per answer (Ollama num_predict / OpenAI max_tokens).
-    #[arg(long, default_value_t = crate::answer::prompt::DEFAULT_NUM_PREDICT)]
-    pub num_predict: u32,
-    /// Sampling temperature (0 can deadlock Ollama's grammar mode under parallel load).
-    #[arg(long, default_value_t = 0.3)]
-    pub temperature: f32,
+    /// Output tokens per answer (Ollama num_predict / OpenAI max_tokens) [default for a new run: 1024].
+    #[arg(long)]
+    pub num_predict: Option<u32>,
+    /// Sampling temperature (0 can deadlock Ollama's grammar mode under parallel load) [default for a new run: 0.3].
+    #[arg(long)]
+    pub temperature: Option<f32>,
     /// Cap every array of the answer at N items (sent in the schema, enforced
     /// on the answer). Without it the schema's own bounds hold: none in the
     /// users' schema, a runaway guard of 40 in the default one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_items: Option<u64>,
+    /// Context size of every request, for the whole run [default: from the
+    /// prompt, the schema, the output cap and the longest segment enqueued].
+    /// A segment that does not fit fails with its reason rather than being cut.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(512..))]
+    pub num_ctx: Option<u32>,
+}
+
+impl MiningFlags {
+    /// Whether any flag was given.
+    pub fn any(&self) -> bool {
+        let Self { model, prompt, schema, num_predict, temperature, max_items, num_ctx } = self;
+        model.is_some()
+            || prompt.is_some()
+            || schema.is_some()
+            || num_predict.is_some()
+            || temperature.is_some()
+            || max_items.is_some()
+            || num_ctx.is_some()
+    }
 }
 
 /// `127.0.0.1:11434` (Ollama's own OLLAMA_HOST form) → `http://127.0.0.1:11434`.

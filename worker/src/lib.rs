@@ -10,6 +10,8 @@
 //! - [`cli`]: flags; `main.rs` sets up logging, builds [`Settings`], connects
 //!   and calls [`run`], handing it what it talks to ([`Connections`]).
 //! - [`settings`]: [`Settings`], typed, from the flags (or from `coordinator run`).
+//! - [`spec`]: the run's mining spec as flags build it, compare with it, and
+//!   read it from NATS (the coordinator records it with the same module).
 //! - [`daemon`]: the loop half: `consume` (pulls, heartbeats, settles,
 //!   drains), `mine` (the step: one task → one outcome; tests call it),
 //!   `outbox` (the only module naming sled), `retry`, `limits` (governor).
@@ -32,7 +34,8 @@ mod daemon;
 mod llm;
 mod observe;
 mod settings;
+pub mod spec;
 
 pub use daemon::outbox::{Outbox, OutboxFull};
-pub use daemon::{check_llm, run, Connections};
+pub use daemon::{check_llm, run, Connections, SPEC_POLL};
 pub use settings::Settings;

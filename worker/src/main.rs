@@ -3,7 +3,6 @@
 use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use worker::cli::{Cli, Command, RunArgs};
 use worker::{Connections, Settings};
@@ -29,14 +28,13 @@ async fn main() -> ExitCode {
 /// when the outbox's disk fills up, it waits for space and starts again.
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = Settings::from_options(&args.options)?;
-    let llm = Arc::new(settings.llm_endpoints()?);
     let js = protocol::connect::connect(&args.nats, "podmine-worker", protocol::connect::Role::Worker).await?;
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
     loop {
         let full = match Outbox::open(&args.data_dir) {
             Ok(outbox) => {
-                let connections = Connections { js: js.clone(), outbox, llm: llm.clone() };
+                let connections = Connections { js: js.clone(), outbox };
                 match worker::run(settings.clone(), connections, cancel.clone()).await {
                     Err(err) if err.downcast_ref::<OutboxFull>().is_some() => err,
                     done => return done,

@@ -1,17 +1,15 @@
 //! [`Settings`]: how a worker runs, typed, built from its flags (`worker
 //! run`) or by `coordinator run` for its local worker. The prompt and schema
 //! files are read here, once, so a bad file is an error before anything starts.
+//! What it mines with is the run's spec (see [`crate::spec`]); its own
+//! mining flags only have to agree with it.
 
-use crate::answer::prompt::{self, Prompt};
-use crate::cli::{endpoint_url, MiningFlags, WorkerOptions};
+use crate::cli::{endpoint_url, WorkerOptions};
 use crate::llm::endpoints::{Concurrency, Endpoints};
-use crate::llm::{Api, Generation, LlmClient};
-use anyhow::Context;
-use std::path::{Path, PathBuf};
+use crate::llm::{Api, LlmClient};
+use crate::spec::{LocalMining, Mining};
+use std::path::PathBuf;
 use std::time::Duration;
-
-/// How long Ollama keeps the model loaded between requests.
-const KEEP_ALIVE: &str = "1h";
 
 /// Everything a worker needs to know before it starts.
 #[derive(Clone, Debug)]
@@ -19,10 +17,8 @@ pub struct Settings {
     /// The LLM servers' base URLs.
     pub endpoints: Vec<String>,
     pub api: Api,
-    pub model: String,
-    /// The fixed part of every request (instructions and schema, encoded once).
-    pub prompt: Prompt,
-    pub generation: Generation,
+    /// This worker's own mining flags: each must agree with the run's spec.
+    pub mining: LocalMining,
     /// Bounds every HTTP call to an LLM server, so a hung server frees its slot.
     pub request_timeout: Duration,
     pub concurrency: Concurrency,
@@ -59,9 +55,7 @@ impl Settings {
         Ok(Self {
             endpoints: options.llm.iter().map(|url| endpoint_url(url)).collect(),
             api: options.api,
-            model: options.mining.model.clone(),
-            prompt: load_prompt(&options.mining)?,
-            generation: generation(&options.mining),
+            mining: LocalMining::from_flags(&options.mining)?,
             request_timeout: options.request_timeout,
             concurrency: options.concurrency,
             max_concurrency: options.max_concurrency as usize,
@@ -77,18 +71,18 @@ impl Settings {
         })
     }
 
-    /// One client per LLM server.
-    pub fn clients(&self) -> anyhow::Result<Vec<LlmClient>> {
-        self.endpoints.iter().map(|url| self.client(url, self.request_timeout)).collect()
+    /// One client per LLM server, for `mining`'s model and options.
+    pub fn clients(&self, mining: &Mining) -> anyhow::Result<Vec<LlmClient>> {
+        self.endpoints.iter().map(|url| self.client(url, mining, self.request_timeout)).collect()
     }
 
     /// The LLM servers with their limits, as the worker routes calls to them.
-    pub fn llm_endpoints(&self) -> anyhow::Result<Endpoints> {
-        Ok(Endpoints::new(self.clients()?, self.concurrency, self.max_concurrency))
+    pub fn llm_endpoints(&self, mining: &Mining) -> anyhow::Result<Endpoints> {
+        Ok(Endpoints::new(self.clients(mining)?, self.concurrency, self.max_concurrency))
     }
 
-    pub fn client(&self, url: &str, timeout: Duration) -> anyhow::Result<LlmClient> {
-        LlmClient::new(url, self.api, &self.model, self.generation.clone(), timeout)
+    pub fn client(&self, url: &str, mining: &Mining, timeout: Duration) -> anyhow::Result<LlmClient> {
+        LlmClient::new(url, self.api, &mining.spec.model, mining.generation.clone(), timeout)
     }
 
     /// `--concurrency` as the liveness record shows it.
@@ -98,31 +92,4 @@ impl Settings {
             Concurrency::Fixed(n) => n.to_string(),
         }
     }
-}
-
-/// The generation options of `flags`.
-pub fn generation(flags: &MiningFlags) -> Generation {
-    Generation { num_predict: flags.num_predict, temperature: flags.temperature, keep_alive: KEEP_ALIVE.into() }
-}
-
-/// The default miner prompt and schema, or the files given instead.
-pub fn load_prompt(flags: &MiningFlags) -> anyhow::Result<Prompt> {
-    let instructions = match &flags.prompt {
-        Some(path) => read(path, "--prompt")?,
-        None => prompt::DEFAULT_INSTRUCTIONS.to_owned(),
-    };
-    let schema = match &flags.schema {
-        Some(path) => serde_json::from_str(&read(path, "--schema")?)
-            .with_context(|| format!("--schema {} is not valid JSON", path.display()))?,
-        None => prompt::default_schema(),
-    };
-    let schema = match flags.max_items {
-        Some(max) => prompt::cap_items(schema, max),
-        None => schema,
-    };
-    Ok(Prompt::new(instructions, schema))
-}
-
-fn read(path: &Path, flag: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))
 }

@@ -179,13 +179,13 @@ async fn collect_into(
                 Err(_) => break,
             }
         }
-        let touched = apply(store, batch, collected, &mut catching_up).await?;
+        let touched = apply(js, store, batch, collected, &mut catching_up).await?;
         for episode in touched {
             write_complete_episodes(store, settings, Some(&episode), collected)?;
         }
         let done = {
-            let (totals, counters) = (store.totals()?, store.counters()?);
-            !settings.follow && totals.segments > 0 && counters.mined + counters.failed >= totals.segments
+            let (totals, (mined, failed)) = (store.totals()?, store.settled_of_spec()?);
+            !settings.follow && totals.segments > 0 && mined + failed >= totals.segments
         };
         if let Some(path) = &settings.snapshot {
             if done || cancel.is_cancelled() || last_snapshot.elapsed() >= SNAPSHOT_EVERY {
@@ -226,7 +226,7 @@ pub async fn catch_up(js: &jetstream::Context, store: &Store) -> anyhow::Result<
                 Err(_) => break,
             }
         }
-        apply(store, batch, &mut collected, &mut catching_up).await?;
+        apply(js, store, batch, &mut collected, &mut catching_up).await?;
     }
     if let Some(left) = catching_up.figure() {
         tracing::warn!(
@@ -240,6 +240,7 @@ pub async fn catch_up(js: &jetstream::Context, store: &Store) -> anyhow::Result<
 /// Writes a batch to the store (one transaction, one flush); returns the
 /// episodes that gained an outcome.
 async fn apply(
+    js: &jetstream::Context,
     store: &Store,
     batch: Vec<Read>,
     collected: &mut Collected,
@@ -262,11 +263,16 @@ async fn apply(
         store.advance(stream, *sequence)?;
     }
     store.flush().await?;
+    let current = store.spec()?.map(|spec| spec.mining_spec());
+    let mut off_spec = Vec::new();
     for (incoming, recorded) in outcomes.iter().zip(recorded) {
         match recorded {
             Recorded::New | Recorded::Replaced => {
                 collected.new += 1;
                 touched.insert(incoming.settled.task().segment.episode.clone());
+                if !incoming.settled.of_spec(current.as_ref()) {
+                    off_spec.push(incoming.settled.task().clone());
+                }
             }
             Recorded::Duplicate => collected.duplicates += 1,
             Recorded::Stale => collected.stale += 1,
@@ -275,6 +281,15 @@ async fn apply(
     }
     for (stream, sequence) in outcomes.iter().map(|i| (i.stream, i.sequence)).chain(passed) {
         catching_up.applied(stream, sequence);
+    }
+    if !off_spec.is_empty() {
+        // Mined with settings other than the run's (a worker in the middle of a
+        // call when the spec changed, or one of an older version): kept, and
+        // queued again to be mined with the run's spec.
+        let (queued, _) = crate::spec::requeue(js, store, off_spec).await?;
+        if queued > 0 {
+            tracing::info!("{queued} segment(s) settled with another mining spec than the run's: queued again");
+        }
     }
     Ok(touched)
 }

@@ -38,6 +38,9 @@ pub struct EnqueueSettings {
     pub corpus: PathBuf,
     /// Target segment length.
     pub segment_seconds: u64,
+    /// The mining flags given: the run's spec when none is recorded yet;
+    /// otherwise they must agree with it.
+    pub mining: worker::spec::LocalMining,
 }
 
 /// Episodes prepared ahead of the publisher (bounds memory: ~120 tasks each).
@@ -67,7 +70,9 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
         Target::Server { store, .. } => Some(store.clone()),
         Target::DryRun => None,
     };
+    let mut spec = None;
     if let Target::Server { js, store } = &target {
+        spec = Some(crate::spec::Keeper::settle(js, store, &settings.mining, "enqueue").await?);
         summary.history = crate::collect::catch_up(js, store).await?;
     }
     let lost = match &target {
@@ -117,6 +122,10 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
                 let (Some(publisher), Target::Server { js, store }) = (publisher.as_mut(), &target) else {
                     continue; // dry run: counted, not published
                 };
+                if let Some(spec) = spec.as_mut() {
+                    // Before its tasks are out: workers size their requests from the spec.
+                    spec.hold(prepared.longest_user_chars).await?;
+                }
                 purge_stale(js, &prepared).await?;
                 let slot = next_slot;
                 next_slot += 1;
@@ -148,6 +157,10 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
         store.flush().await?;
     }
     producer.await.context("the corpus reader panicked")??;
+    if let Some(spec) = &spec {
+        summary.too_long = spec.too_long;
+        summary.spec = Some(spec.spec.summary());
+    }
     progress.finish();
     Ok(summary)
 }

@@ -22,6 +22,9 @@ pub struct Prepared {
     pub tasks: Vec<OutgoingTask>,
     /// Indices whose old task (if still queued) is stale: changed or gone.
     pub stale: Vec<u32>,
+    /// Characters of the longest user message among `tasks` (the run's
+    /// context size must hold it).
+    pub longest_user_chars: u32,
     pub warnings: Vec<String>,
 }
 
@@ -106,6 +109,7 @@ pub fn prepare(
         let mut records = Vec::with_capacity(segments.len());
         let mut tasks = Vec::new();
         let mut stale = Vec::new();
+        let mut longest_user_chars = 0;
         let count = segments.len() as u32;
         for segment in segments {
             let content_hash = segment.content_hash();
@@ -137,6 +141,7 @@ pub fn prepare(
                 episode_segments: count,
                 generation,
             };
+            longest_user_chars = longest_user_chars.max(worker::spec::user_chars(&task));
             // A lost task was checked to be on no stream: its message id may
             // still be in the server's dedup window, so it goes without one.
             tasks.push(if unchanged { OutgoingTask::encode_lost(&task)? } else { OutgoingTask::encode(&task)? });
@@ -159,6 +164,7 @@ pub fn prepare(
             segments: records,
             tasks,
             stale,
+            longest_user_chars,
             warnings: transcript.warnings,
         })));
     }

@@ -38,6 +38,10 @@ pub struct Summary {
     pub refused: Vec<(String, String)>,
     /// (file, warning) for files read with something worth knowing.
     pub warnings: Vec<(String, String)>,
+    /// The run's mining spec, as one line.
+    pub spec: Option<String>,
+    /// Segments that need more context than the `--num-ctx` given, and the most one needs.
+    pub too_long: (u64, u32),
 }
 
 impl Summary {
@@ -93,6 +97,17 @@ impl fmt::Display for Summary {
             writeln!(f, "    {format:<24} {:>6} episodes {:>9} segments", count.episodes, count.segments)?;
         }
         writeln!(f, "published {} new task(s); {} already queued", self.published, self.already_queued)?;
+        if let Some(spec) = &self.spec {
+            writeln!(f, "mining spec {spec} (change it with `coordinator respec`)")?;
+        }
+        if self.too_long.0 > 0 {
+            writeln!(
+                f,
+                "{} segment(s) need a context of up to {} tokens, more than --num-ctx: they will fail with that \
+                 reason; `coordinator respec --num-ctx {}` lets them fit",
+                self.too_long.0, self.too_long.1, self.too_long.1
+            )?;
+        }
         if self.stale > 0 {
             writeln!(f, "removed {} queued task(s) of edited segments", self.stale)?;
         }

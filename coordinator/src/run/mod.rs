@@ -17,7 +17,6 @@ use anyhow::Context;
 use embedded::EmbeddedNats;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -63,11 +62,17 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
             (Some(server), url)
         }
     };
-    worker::check_llm(&settings.worker).await?;
     let nats = protocol::connect::NatsArgs { url: url.clone(), auth: settings.nats_auth.clone() };
     let js = crate::nats::connect(&nats).await?;
+    // The run's spec (recorded from the flags the first time) names the model to check.
+    let spec = crate::spec::Keeper::settle(&js, &store, &settings.worker.mining, "run").await?;
+    worker::check_llm(&settings.worker, &worker::spec::Mining::new(spec.spec)).await?;
     let summary = enqueue::run(
-        EnqueueSettings { corpus: settings.corpus.clone(), segment_seconds: settings.segment_seconds },
+        EnqueueSettings {
+            corpus: settings.corpus.clone(),
+            segment_seconds: settings.segment_seconds,
+            mining: settings.worker.mining.clone(),
+        },
         Target::Server { js: js.clone(), store: store.clone() },
     )
     .await?;
@@ -77,7 +82,6 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
         js: js.clone(),
         outbox: worker::Outbox::open(&worker_dir)
             .with_context(|| format!("cannot open the local worker's outbox in {}", worker_dir.display()))?,
-        llm: Arc::new(settings.worker.llm_endpoints()?),
     };
     let worker_cancel = CancellationToken::new();
     let worker = tokio::spawn(worker::run(settings.worker.clone(), connections, worker_cancel.clone()));
@@ -115,8 +119,8 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     if cancel.is_cancelled() {
         return Ok(Ended::Interrupted);
     }
-    let counters = store.counters()?;
-    Ok(Ended::Settled { done: counters.mined, failed: counters.failed })
+    let (done, failed) = store.settled_of_spec()?;
+    Ok(Ended::Settled { done, failed })
 }
 
 /// A bar of settled segments, with the rate and ETA `status` would show.
@@ -128,18 +132,13 @@ async fn show_progress(store: Store, cancel: CancellationToken) {
     );
     let mut last_line = std::time::Instant::now();
     while !cancel.is_cancelled() {
-        if let (Ok(totals), Ok(counters)) = (store.totals(), store.counters()) {
+        if let (Ok(totals), Ok((mined, failed))) = (store.totals(), store.settled_of_spec()) {
             bar.set_length(totals.segments);
-            bar.set_position(counters.mined + counters.failed);
-            bar.set_message(format!("{} failed", counters.failed));
+            bar.set_position(mined + failed);
+            bar.set_message(format!("{failed} failed"));
             if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
                 last_line = std::time::Instant::now();
-                eprintln!(
-                    "run: {}/{} segments settled, {} failed",
-                    counters.mined + counters.failed,
-                    totals.segments,
-                    counters.failed
-                );
+                eprintln!("run: {}/{} segments settled, {failed} failed", mined + failed, totals.segments);
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

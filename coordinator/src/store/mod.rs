@@ -233,6 +233,20 @@ impl Store {
         Ok(generation)
     }
 
+    /// The run's mining spec as `enqueue` or `respec` last set it here (the
+    /// copy the collector judges outcomes by; the workers read NATS's).
+    pub fn spec(&self) -> anyhow::Result<Option<protocol::spec::RunSpec>> {
+        match self.meta.get(SPEC)? {
+            Some(bytes) => Ok(Some(protocol::spec::RunSpec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn set_spec(&self, spec: &protocol::spec::RunSpec) -> anyhow::Result<()> {
+        self.meta.insert(SPEC, spec.encode())?;
+        Ok(())
+    }
+
     pub fn totals(&self) -> anyhow::Result<Totals> {
         match self.meta.get(TOTALS)? {
             Some(bytes) => serde_json::from_slice(&bytes).context("corrupt totals"),
@@ -259,6 +273,8 @@ fn cache_bytes() -> u64 {
     mb * 1024 * 1024
 }
 
+/// The run's mining spec (JSON, as in NATS).
+const SPEC: &[u8] = b"spec";
 /// Running totals of enqueued episodes and segments.
 const TOTALS: &[u8] = b"totals";
 /// Set once the grounding figures are counted (stores from before they were kept).

@@ -7,7 +7,7 @@
 
 use super::{segment_key_bytes, Store};
 use anyhow::Context;
-use protocol::{codec, FailureRecord, SegmentKey, SegmentResult, Usage};
+use protocol::{codec, FailureRecord, MiningSpec, SegmentKey, SegmentResult, Usage};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
@@ -34,6 +34,27 @@ impl Settled {
             Settled::Failed(f) => f.provenance.usage,
         }
     }
+
+    pub fn spec(&self) -> &MiningSpec {
+        match self {
+            Settled::Mined(r) => &r.provenance.spec,
+            Settled::Failed(f) => &f.provenance.spec,
+        }
+    }
+
+    /// Whether it was mined with `current` (the run's spec; any when none is
+    /// recorded). A give-up read from an advisory names no spec: it is the
+    /// run's, whatever it is.
+    pub fn of_spec(&self, current: Option<&MiningSpec>) -> bool {
+        let spec = self.spec();
+        current.is_none_or(|current| spec.model.is_empty() || spec == current)
+    }
+
+    /// Which of two outcomes of a segment is kept: one of the run's spec
+    /// over one of an earlier spec, then a result over a failure.
+    fn rank(&self, current: Option<&MiningSpec>) -> (bool, bool) {
+        (self.of_spec(current), matches!(self, Settled::Mined(_)))
+    }
 }
 
 /// What recording an outcome did.
@@ -41,7 +62,8 @@ impl Settled {
 pub enum Recorded {
     /// First outcome for the segment.
     New,
-    /// A mined result replaced a failure (after `retry-failed`).
+    /// A better outcome replaced the one kept: a result a failure (after
+    /// `retry-failed`), or one of the run's spec one of an earlier spec.
     Replaced,
     /// The segment already had this or a better outcome: nothing changed.
     Duplicate,
@@ -51,6 +73,32 @@ pub enum Recorded {
     /// counted when `enqueue` records its episode with the same content.
     Orphan,
 }
+
+/// Outcomes kept whose spec is not the run's (after `respec`, or from a
+/// worker that mined with other settings): kept in the output until replaced,
+/// not counted as done. Kept as JSON under its own key (the counters' binary
+/// layout stays as older stores have it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Superseded {
+    pub mined: u64,
+    pub failed: u64,
+}
+
+impl Superseded {
+    fn count(&mut self, settled: &Settled, delta: i64) {
+        let field = match settled {
+            Settled::Mined(_) => &mut self.mined,
+            Settled::Failed(_) => &mut self.failed,
+        };
+        *field = field.saturating_add_signed(delta);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.mined + self.failed
+    }
+}
+
+const SUPERSEDED: &[u8] = b"superseded";
 
 /// Running totals kept beside the outcomes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -82,6 +130,16 @@ impl Quality {
         self.ungrounded_items += u64::from(grounding.ungrounded_items());
         self.quotes += u64::from(grounding.quotes);
         self.ungrounded_quotes += u64::from(grounding.ungrounded_quotes);
+    }
+
+    /// Takes out a result that was replaced (by one of a newer spec).
+    fn remove(&mut self, grounding: &protocol::grounding::Grounding) {
+        self.mined = self.mined.saturating_sub(1);
+        self.empty = self.empty.saturating_sub(u64::from(grounding.empty));
+        self.items = self.items.saturating_sub(u64::from(grounding.items));
+        self.ungrounded_items = self.ungrounded_items.saturating_sub(u64::from(grounding.ungrounded_items()));
+        self.quotes = self.quotes.saturating_sub(u64::from(grounding.quotes));
+        self.ungrounded_quotes = self.ungrounded_quotes.saturating_sub(u64::from(grounding.ungrounded_quotes));
     }
 }
 
@@ -144,6 +202,20 @@ fn add_reason(
     Ok(())
 }
 
+/// One model's grounding figures inside a transaction: read once, then updated in `quality`.
+fn quality_entry<'q>(
+    quality: &'q mut BTreeMap<String, Quality>,
+    meta: &TransactionalTree,
+    model: &str,
+) -> Result<&'q mut Quality, ConflictableTransactionError<anyhow::Error>> {
+    if !quality.contains_key(model) {
+        let key = format!("{QUALITY}{model}");
+        let stored = meta.get(key.as_bytes())?.map(|v| serde_json::from_slice(&v)).transpose();
+        quality.insert(model.to_owned(), stored.map_err(abort)?.unwrap_or_default());
+    }
+    Ok(quality.get_mut(model).expect("just inserted"))
+}
+
 pub(super) fn u64_from(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
@@ -179,12 +251,16 @@ impl Store {
                 Settled::Failed(_) => None,
             })
             .collect();
+        let current = self.spec()?.map(|spec| spec.mining_spec());
+        let current = current.as_ref();
         let trees = (&self.outcomes, &self.meta, &self.buckets, &self.reasons, &self.failed, &self.orphans);
         let recorded = trees.transaction(|(outcomes, meta, buckets, reasons, failed, orphans)| {
             let mut counters: Counters = decode_in_tx(meta.get(COUNTERS)?)?.unwrap_or_default();
+            let mut superseded: Superseded =
+                meta.get(SUPERSEDED)?.map(|v| serde_json::from_slice(&v)).transpose().map_err(abort)?.unwrap_or_default();
             let mut positions: BTreeMap<&str, u64> = BTreeMap::new();
             let mut recorded = Vec::with_capacity(batch.len());
-            let mut quality: BTreeMap<&str, Quality> = BTreeMap::new();
+            let mut quality: BTreeMap<String, Quality> = BTreeMap::new();
             for ((incoming, matches), grounding) in batch.iter().zip(&matches).zip(&groundings) {
                 if !incoming.stream.is_empty() {
                     let position = positions.entry(incoming.stream).or_default();
@@ -199,9 +275,9 @@ impl Store {
                         continue;
                     }
                     None => {
-                        // Keep the better of what is kept aside: a result over a failure.
+                        // Keep the better of what is kept aside.
                         let kept: Option<Settled> = decode_in_tx(orphans.get(&key)?)?;
-                        if !matches!((kept, settled), (Some(Settled::Mined(_)), Settled::Failed(_))) {
+                        if kept.is_none_or(|kept| settled.rank(current) > kept.rank(current)) {
                             orphans.insert(key.as_slice(), codec::encode(settled).map_err(abort)?)?;
                         }
                         recorded.push(Recorded::Orphan);
@@ -209,37 +285,44 @@ impl Store {
                     }
                 }
                 let previous: Option<Settled> = decode_in_tx(outcomes.get(&key)?)?;
-                let outcome = match (&previous, settled) {
-                    (None, _) => Recorded::New,
-                    (Some(Settled::Failed(_)), Settled::Mined(_)) => Recorded::Replaced,
-                    (Some(_), _) => {
+                let outcome = match &previous {
+                    None => Recorded::New,
+                    Some(previous) if settled.rank(current) > previous.rank(current) => Recorded::Replaced,
+                    Some(_) => {
                         recorded.push(Recorded::Duplicate);
                         continue;
                     }
                 };
                 outcomes.insert(key.as_slice(), codec::encode(settled).map_err(abort)?)?;
-                match (&previous, settled) {
-                    (Some(Settled::Failed(old)), _) => {
-                        counters.failed -= 1;
-                        add_reason(reasons, &old.reason, -1)?;
-                        failed.remove(key.as_slice())?;
-                        counters.mined += 1;
+                if let Some(previous) = &previous {
+                    match previous {
+                        Settled::Failed(old) => {
+                            counters.failed -= 1;
+                            add_reason(reasons, &old.reason, -1)?;
+                            failed.remove(key.as_slice())?;
+                        }
+                        Settled::Mined(old) => {
+                            counters.mined -= 1;
+                            quality_entry(&mut quality, meta, &old.provenance.spec.model)?.remove(&protocol::output::ground(old));
+                        }
                     }
-                    (_, Settled::Mined(_)) => counters.mined += 1,
-                    (_, Settled::Failed(failure)) => {
+                    if !previous.of_spec(current) {
+                        superseded.count(previous, -1);
+                    }
+                }
+                match settled {
+                    Settled::Mined(_) => counters.mined += 1,
+                    Settled::Failed(failure) => {
                         counters.failed += 1;
                         add_reason(reasons, &failure.reason, 1)?;
                         failed.insert(key.as_slice(), &[])?;
                     }
                 }
+                if !settled.of_spec(current) {
+                    superseded.count(settled, 1);
+                }
                 if let (Settled::Mined(result), Some(grounding)) = (settled, grounding) {
-                    let model = result.provenance.spec.model.as_str();
-                    if !quality.contains_key(model) {
-                        let key = format!("{QUALITY}{model}");
-                        let stored = meta.get(key.as_bytes())?.map(|v| serde_json::from_slice(&v)).transpose();
-                        quality.insert(model, stored.map_err(abort)?.unwrap_or_default());
-                    }
-                    quality.entry(model).or_default().add(grounding);
+                    quality_entry(&mut quality, meta, &result.provenance.spec.model)?.add(grounding);
                 }
                 let usage = settled.usage();
                 counters.usage.add(&usage);
@@ -254,6 +337,7 @@ impl Store {
                 recorded.push(outcome);
             }
             meta.insert(COUNTERS, codec::encode(&counters).map_err(abort)?)?;
+            meta.insert(SUPERSEDED, serde_json::to_vec(&superseded).map_err(abort)?)?;
             for (model, figures) in quality {
                 let key = format!("{QUALITY}{model}");
                 meta.insert(key.as_bytes(), serde_json::to_vec(&figures).map_err(abort)?)?;
@@ -266,6 +350,34 @@ impl Store {
             Ok(recorded)
         });
         recorded.map_err(super::transaction_error)
+    }
+
+    /// Outcomes kept of an earlier spec than the run's.
+    pub fn superseded(&self) -> anyhow::Result<Superseded> {
+        Ok(self.meta.get(SUPERSEDED)?.map(|v| serde_json::from_slice(&v)).transpose()?.unwrap_or_default())
+    }
+
+    /// (mined, failed) under the run's spec: what `status` calls done and
+    /// failed, and what a run waits for.
+    pub fn settled_of_spec(&self) -> anyhow::Result<(u64, u64)> {
+        let (counters, superseded) = (self.counters()?, self.superseded()?);
+        Ok((counters.mined.saturating_sub(superseded.mined), counters.failed.saturating_sub(superseded.failed)))
+    }
+
+    /// Every outcome not of `current`, counted afresh (a `respec`): their
+    /// tasks, to be queued again. One pass over the outcomes.
+    pub fn recount_superseded(&self, current: &MiningSpec) -> anyhow::Result<Vec<protocol::Task>> {
+        let mut superseded = Superseded::default();
+        let mut tasks = Vec::new();
+        for value in self.outcomes.iter().values() {
+            let settled: Settled = codec::decode(&value?).context("corrupt outcome")?;
+            if !settled.of_spec(Some(current)) {
+                superseded.count(&settled, 1);
+                tasks.push(settled.task().clone());
+            }
+        }
+        self.meta.insert(SUPERSEDED, serde_json::to_vec(&superseded)?)?;
+        Ok(tasks)
     }
 
     /// The last sequence of `stream` whose messages are all applied (0: none yet).

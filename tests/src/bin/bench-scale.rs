@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
             scaling: 1.0,
             output_tokens: 120,
             prompt_ms: 0,
+            load_ms: 0,
         },
     )
     .await;

@@ -135,7 +135,7 @@ async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     let (server, js) = bench_server().await?;
     // Instant answers: 1 output token, no prompt time, more slots than calls.
     let capacity =
-        Capacity { slots: 1024, max_queue: 1024, tokens_per_s: 1e9, output_tokens: 1, prompt_ms: 0, scaling: 1.0 };
+        Capacity { slots: 1024, max_queue: 1024, tokens_per_s: 1e9, output_tokens: 1, prompt_ms: 0, scaling: 1.0, load_ms: 0 };
     let llm = FakeLlm::start(&[MODEL], capacity).await;
     let scratch = tempfile::tempdir()?;
 
@@ -431,9 +431,11 @@ async fn real(url: &str, bench_json: &str, segments: u64) -> anyhow::Result<()> 
         .fold((0, 0.0f64), |b, s| if s.1 > b.1 { s } else { b });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let episode = root.join("../shared/corpus/bahree-whisper-twiml/twiml-episodes-whisper-transcribed/12_Brendan_Frey_Interview_-_Reprogramming_the_Human_Genome_with_AI.mp3.srt");
-    let mining = podmine_tests::mining::Mining::enqueue(&[("twiml/12.srt", &std::fs::read(&episode)?)]);
-    let metrics_addr = format!("127.0.0.1:{}", podmine_tests::nats::free_port());
     let schema = root.join("deploy/schemas/small-model.json");
+    let schema = schema.to_string_lossy();
+    let spec = ["--model", "smollm2", "--num-predict", "160", "--schema", &schema];
+    let mining = podmine_tests::mining::Mining::enqueue_with(&[("twiml/12.srt", &std::fs::read(&episode)?)], &spec);
+    let metrics_addr = format!("127.0.0.1:{}", podmine_tests::nats::free_port());
     let started = Instant::now();
     let mut worker = mining.worker(
         "auto",
@@ -441,16 +443,10 @@ async fn real(url: &str, bench_json: &str, segments: u64) -> anyhow::Result<()> 
         &[
             "--api",
             "openai",
-            "--model",
-            "smollm2",
             "--concurrency",
             "auto",
             "--max-concurrency",
             "8",
-            "--num-predict",
-            "160",
-            "--schema",
-            &schema.to_string_lossy(),
             "--metrics-addr",
             &metrics_addr,
         ],

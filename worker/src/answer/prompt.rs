@@ -36,9 +36,9 @@ pub struct Prompt {
 
 impl Prompt {
     pub fn new(instructions: String, schema: Value) -> Self {
-        let prompt_hash = protocol::ContentHash::of_bytes(instructions.as_bytes()).short();
+        let prompt_hash = protocol::spec::prompt_hash(&instructions);
+        let schema_hash = protocol::spec::schema_hash(&schema);
         let schema_text = schema.to_string();
-        let schema_hash = protocol::ContentHash::of_bytes(schema_text.as_bytes()).short();
         let instructions_json =
             RawValue::from_string(Value::from(instructions.as_str()).to_string()).expect("a JSON string is valid JSON");
         let schema_json = RawValue::from_string(schema_text).expect("a JSON value is valid JSON");
@@ -57,28 +57,39 @@ impl Prompt {
     /// The variable part: `SEGMENT TO ANALYZE:` and the segment as JSON
     /// (indented by two, as theirs), in the users' miner-input field names.
     pub fn user_message(&self, task: &Task) -> String {
-        let segment = &task.segment;
-        let input = json!({
-            "segment_id": segment.segment_id(),
-            "speaker": segment.speaker_or_unknown(),
-            "timestamp_start": format_hms(segment.t0_ms),
-            "timestamp_end": format_hms(segment.t1_ms),
-            "text": segment.text,
-            "episode_title": task.episode_title,
-        });
-        let input = serde_json::to_string_pretty(&input).unwrap_or_else(|_| input.to_string());
-        format!("SEGMENT TO ANALYZE:\n{input}")
+        user_message(task)
     }
 
-    /// A context size that holds the prompt, the segment and the whole output:
-    /// ~3 characters per token (conservative for English), plus the output
-    /// budget, rounded up to 1,024. Ollama's default (2,048–4,096) would
-    /// silently cut the users' 5,500-token prompt.
+    /// A context size that holds the prompt, the segment and the whole output
+    /// (see [`context_for`]). Ollama's default (2,048–4,096) would silently
+    /// cut the users' 5,500-token prompt.
     pub fn num_ctx(&self, user_message: &str, num_predict: u32) -> u32 {
-        let chars = self.instructions.len() + self.schema_json.get().len() + user_message.len();
-        let needed = (chars / 3) as u32 + num_predict + 256;
-        needed.div_ceil(1024) * 1024
+        context_for(self.instructions.len() + self.schema_json.get().len(), user_message.len(), num_predict)
     }
+}
+
+/// The variable part of a request (the same whatever the prompt).
+pub fn user_message(task: &Task) -> String {
+    let segment = &task.segment;
+    let input = json!({
+        "segment_id": segment.segment_id(),
+        "speaker": segment.speaker_or_unknown(),
+        "timestamp_start": format_hms(segment.t0_ms),
+        "timestamp_end": format_hms(segment.t1_ms),
+        "text": segment.text,
+        "episode_title": task.episode_title,
+    });
+    let input = serde_json::to_string_pretty(&input).unwrap_or_else(|_| input.to_string());
+    format!("SEGMENT TO ANALYZE:\n{input}")
+}
+
+/// The context for `fixed_chars` of instructions and schema, a user message
+/// of `user_chars` and `num_predict` output tokens: ~3 characters per token
+/// (conservative for English), plus the output budget and a margin for the
+/// chat template, rounded up to 1,024.
+pub fn context_for(fixed_chars: usize, user_chars: usize, num_predict: u32) -> u32 {
+    let needed = ((fixed_chars + user_chars) / 3) as u32 + num_predict + 256;
+    needed.div_ceil(1024) * 1024
 }
 
 /// Items per array the default schema allows: a guard against a generation

@@ -64,6 +64,9 @@ struct Shared {
     hard_stop: CancellationToken,
     /// Signalled when a handler settles its task (a slot is free).
     settled: tokio::sync::Notify,
+    /// This session (one revision of the run's spec): cancelled when a
+    /// handler finds that the spec moved on.
+    session: CancellationToken,
 }
 
 pub async fn run(
@@ -93,6 +96,7 @@ pub async fn run(
         server_cannot_store_said: Default::default(),
         hard_stop: CancellationToken::new(),
         settled: tokio::sync::Notify::new(),
+        session: cancel.clone(),
     });
     let tracker = TaskTracker::new();
     // Ends with the pull loop, whatever ends it, so the drain below waits only for handlers.
@@ -285,6 +289,11 @@ async fn settle(
         shared.outbox.remove(&pending.message_id).await?;
         return message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed");
     }
+    // A task queued again by `respec` is published after the new spec: one
+    // pulled by a session of the old spec must not be settled with it.
+    if spec_moved_on(shared).await {
+        return nak(message, Duration::ZERO).await;
+    }
     let heartbeat = shared.settings.ack_wait / 3;
     loop {
         let mine = shared.miner.mine(task, delivery);
@@ -321,11 +330,18 @@ async fn settle(
                     shared.outbox.remove(&pending.message_id).await?;
                 }
                 pause_for_test(shared.settings.pause_before_ack.as_deref(), &pending).await?;
-                message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")?;
                 shared.counters.add_mined(&result.provenance.usage);
+                if spec_moved_on(shared).await {
+                    // The answer is kept (the old spec's result); the task is mined again with the new one.
+                    return nak(message, Duration::ZERO).await;
+                }
+                message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")?;
                 return Ok(());
             }
             Outcome::AlreadyDone => {
+                if spec_moved_on(shared).await {
+                    return nak(message, Duration::ZERO).await;
+                }
                 message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")?;
                 return Ok(());
             }
@@ -359,6 +375,25 @@ async fn settle(
             }
         }
     }
+}
+
+/// Whether the run's spec is no longer the one this session mines with (one
+/// KV read); if so, the session ends (it drains, and the next starts with the
+/// new spec). NATS away: it cannot tell, and the settle that follows waits anyway.
+async fn spec_moved_on(shared: &Shared) -> bool {
+    if shared.session.is_cancelled() {
+        return true;
+    }
+    let revision = shared.miner.mining.spec.revision;
+    let moved_on = match crate::spec::fetch(&shared.js).await {
+        Ok(Some(latest)) => latest.revision != revision,
+        Ok(None) | Err(_) => false,
+    };
+    if moved_on {
+        tracing::info!("the run's mining spec changed: this task goes back to be mined with it");
+        shared.session.cancel();
+    }
+    moved_on
 }
 
 /// The outbox's disk is full: say so once, stop pulling (the loop drains and

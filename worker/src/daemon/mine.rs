@@ -3,13 +3,13 @@
 //! tests call this step directly.
 
 use super::retry;
-use crate::answer::prompt::Prompt;
 use crate::answer::repair;
 use crate::llm::endpoints::Endpoints;
 use crate::llm::{ChatReply, ChatRequest, ErrorKind, LlmError};
 use crate::observe::Counters;
+use crate::spec::Mining;
 use async_nats::jetstream;
-use protocol::{codec, subjects, FailureRecord, MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
+use protocol::{codec, subjects, FailureRecord, Provenance, SegmentResult, Task, Usage, WorkKey};
 use runtime::Backoff;
 use std::sync::Arc;
 
@@ -31,12 +31,12 @@ pub enum Outcome {
     ModelMissing(String),
 }
 
-/// What a worker needs to mine: its LLM client, prompt and identity.
+/// What a worker needs to mine: its LLM client, the run's spec and its identity.
 pub struct Miner {
     /// The LLM server(s) calls go to.
     pub llm: Arc<Endpoints>,
-    pub prompt: Prompt,
-    pub spec: MiningSpec,
+    /// The run's mining spec: prompt, schema, options, context size.
+    pub mining: Mining,
     pub worker_id: String,
     /// Retries in place of a transient LLM error.
     pub retry: Backoff,
@@ -49,22 +49,16 @@ pub struct Miner {
 impl Miner {
     pub fn new(
         llm: Arc<Endpoints>,
-        prompt: Prompt,
+        mining: Mining,
         worker_id: String,
         results: jetstream::stream::Stream,
         counters: Arc<Counters>,
     ) -> Self {
-        let spec = MiningSpec {
-            prompt_hash: prompt.prompt_hash.clone(),
-            schema_hash: prompt.schema_hash.clone(),
-            model: llm.primary().model.clone(),
-            options: llm.primary().generation.fingerprint(),
-        };
-        Self { llm, prompt, spec, worker_id, retry: retry::IN_PLACE, results, counters }
+        Self { llm, mining, worker_id, retry: retry::IN_PLACE, results, counters }
     }
 
     pub fn work_key(&self, task: &Task) -> WorkKey {
-        WorkKey::derive(&task.segment.content_hash(), &self.spec)
+        WorkKey::derive(&task.segment.content_hash(), &self.mining.work)
     }
 
     /// Mines one task delivered for the `delivery`-th time.
@@ -73,14 +67,23 @@ impl Miner {
         if self.already_done(task, &work_key).await {
             return Outcome::AlreadyDone;
         }
-        let user = self.prompt.user_message(task);
-        let num_predict = self.llm.primary().generation.num_predict;
-        let num_ctx = self.prompt.num_ctx(&user, num_predict);
+        let prompt = &self.mining.prompt;
+        let user = prompt.user_message(task);
+        let (num_predict, num_ctx) = (self.mining.spec.num_predict, self.mining.spec.num_ctx);
         let mut usage = Usage::default();
+        let needed = self.mining.context_needed(&user);
+        if needed > num_ctx {
+            let reason = format!(
+                "the segment needs a context of about {needed} tokens (prompt, schema, segment and {num_predict} \
+                 output tokens) and the run's num_ctx is {num_ctx}: it would be cut. Raise it with \
+                 `coordinator respec --num-ctx {needed}`, then `coordinator retry-failed`"
+            );
+            return self.failed(task, work_key, reason, None, 0, delivery, usage);
+        }
         let mut last_raw = None;
         let mut last_problem = String::new();
         for ask in 0..MAX_ASKS {
-            let request = self.prompt.request(&user, num_ctx, seed(&work_key, ask));
+            let request = prompt.request(&user, num_ctx, seed(&work_key, ask));
             let reply = match self.call_with_retries(&request).await {
                 Ok(reply) => reply,
                 Err(err) if err.is_transient() => return Outcome::Retry(err.detail),
@@ -94,7 +97,7 @@ impl Miner {
                 last_raw = Some(reply.content);
                 continue;
             }
-            match repair::repair(&reply.content, &self.prompt.schema, task.segment.t0_ms, task.segment.t1_ms) {
+            match repair::repair(&reply.content, &prompt.schema, task.segment.t0_ms, task.segment.t1_ms) {
                 Ok(repaired) => {
                     return Outcome::Mined(Box::new(SegmentResult {
                         task: task.clone(),
@@ -146,7 +149,7 @@ impl Miner {
     }
 
     fn provenance(&self, attempts: u32, delivery: u64, usage: Usage) -> Provenance {
-        Provenance { spec: self.spec.clone(), worker: self.worker_id.clone(), attempts, delivery, usage }
+        Provenance { spec: self.mining.work.clone(), worker: self.worker_id.clone(), attempts, delivery, usage }
     }
 
     /// One LLM call, retried in place for transient errors within the budget.

@@ -6,6 +6,7 @@
 //! the others carry the load. Each endpoint keeps its call latency histogram
 //! (the metrics show it).
 
+use super::reloads::LoadWatch;
 use super::tune::{CallOutcome, Controller, Sample};
 use super::{ChatReply, ChatRequest, ErrorKind, LlmClient, LlmError};
 use prometheus_client::metrics::histogram::Histogram;
@@ -54,6 +55,7 @@ struct State {
     /// Skipped until then after failing to connect.
     dead_until: Option<Instant>,
     skipped_for: Delays,
+    loads: LoadWatch,
 }
 
 pub struct Endpoints {
@@ -94,6 +96,7 @@ impl Endpoints {
                     outstanding: 0,
                     dead_until: None,
                     skipped_for: SKIPPED.delays(),
+                    loads: LoadWatch::default(),
                 }),
                 latency: Histogram::new(LATENCY_BUCKETS),
             })
@@ -180,6 +183,12 @@ impl Endpoints {
             }
             _ => {}
         }
+        if let Ok(reply) = &reply {
+            if let Some(reload) = state.loads.observe(reply.load_ms, request.num_ctx, finished) {
+                tracing::warn!(endpoint = %endpoint.client.endpoint, load_ms = reload.load_ms,
+                    "the LLM server reloaded the model: {}", reload.cause);
+            }
+        }
         if let Some(limit) = state.controller.record(Sample { started, finished, output_tokens, outcome }) {
             tracing::info!(endpoint = %endpoint.client.endpoint, limit, "LLM calls in flight adjusted");
         }
@@ -220,6 +229,8 @@ impl Endpoints {
                     outstanding: state.outstanding as u64,
                     // Set by a failed connection, cleared only by an answer.
                     unreachable: state.dead_until.is_some(),
+                    reloads: state.loads.reloads,
+                    last_reload: state.loads.last_reload(),
                     curve: state
                         .controller
                         .curve()

@@ -1,12 +1,14 @@
 //! LLM clients: Ollama's `/api/chat` and OpenAI-compatible
 //! `/v1/chat/completions` (llama-server, LM Studio, vLLM, mlx_lm.server),
 //! behind one [`LlmClient`]; errors classified once ([`error`]); the servers
-//! one worker calls, with their limits ([`endpoints`], tuned by [`tune`]).
+//! one worker calls, with their limits ([`endpoints`], tuned by [`tune`]) and
+//! the model reloads their servers report ([`reloads`]).
 
 pub mod endpoints;
 pub mod error;
 mod ollama;
 mod openai;
+pub mod reloads;
 pub mod tune;
 
 use error::{classify_status, classify_transport};
@@ -78,6 +80,9 @@ pub struct ChatReply {
     pub usage: Usage,
     /// The answer stopped at the output limit: not a usable result.
     pub truncated: bool,
+    /// Time the server spent loading the model for this request (Ollama's
+    /// `load_duration`; 0 where the API does not say).
+    pub load_ms: u64,
 }
 
 /// A client for one endpoint and model.

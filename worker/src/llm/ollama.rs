@@ -57,7 +57,7 @@ pub fn reply(json: &Value) -> Option<ChatReply> {
         total_ms: ms("total_duration"),
     };
     let truncated = json.get("done_reason").and_then(Value::as_str) == Some("length");
-    Some(ChatReply { content, usage, truncated })
+    Some(ChatReply { content, usage, truncated, load_ms: ms("load_duration") })
 }
 
 /// Does `/api/tags` list the model (`qwen2.5:7b` also matches `qwen2.5:7b-instruct`? no: exact, or `:latest`)?

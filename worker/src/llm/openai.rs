@@ -68,7 +68,7 @@ pub fn reply(json: &Value) -> Option<ChatReply> {
         total_ms: 0,
     };
     let truncated = choice.get("finish_reason").and_then(Value::as_str) == Some("length");
-    Some(ChatReply { content, usage, truncated })
+    Some(ChatReply { content, usage, truncated, load_ms: 0 })
 }
 
 #[cfg(test)]

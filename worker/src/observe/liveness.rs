@@ -10,13 +10,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The record as of now.
-pub fn record(identity: &Identity, counters: &Counters, endpoints: &Endpoints) -> WorkerRecord {
+pub fn record(identity: &Identity, counters: &Counters, endpoints: Option<&Endpoints>) -> WorkerRecord {
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     WorkerRecord {
         identity: identity.clone(),
         in_flight: counters.in_flight.load(Ordering::Relaxed) as u64,
-        concurrency_limit: endpoints.capacity() as u64,
-        endpoints: endpoints.status(),
+        concurrency_limit: endpoints.map_or(0, |e| e.capacity() as u64),
+        endpoints: endpoints.map(Endpoints::status).unwrap_or_default(),
         mined: load(&counters.mined),
         failed: load(&counters.failed),
         retried: load(&counters.retried),
@@ -26,15 +26,18 @@ pub fn record(identity: &Identity, counters: &Counters, endpoints: &Endpoints) -
         llm_errors: load(&counters.llm_errors),
         llm_backoff: counters.llm_backoff(),
         unix_time: runtime::clock::unix_now_s(),
+        spec_revision: load(&counters.spec_revision),
+        refused: counters.refused(),
     }
 }
 
-/// Refreshes this worker's key until `cancel` fires, then deletes it.
+/// Refreshes this worker's key until `cancel` fires, then deletes it
+/// (without endpoints while the worker refuses to mine).
 pub async fn beat(
     js: async_nats::jetstream::Context,
     identity: Identity,
     counters: Arc<Counters>,
-    endpoints: Arc<Endpoints>,
+    endpoints: Option<Arc<Endpoints>>,
     cancel: CancellationToken,
 ) {
     let store = match js.create_key_value(liveness::bucket_config()).await {
@@ -43,7 +46,7 @@ pub async fn beat(
     };
     let key = liveness::key_for(&identity.worker);
     loop {
-        let record = record(&identity, &counters, &endpoints);
+        let record = record(&identity, &counters, endpoints.as_deref());
         match serde_json::to_vec(&record) {
             Ok(bytes) => {
                 if let Err(err) = store.put(&key, bytes.into()).await {

@@ -22,6 +22,10 @@ pub struct Counters {
     pub llm_errors: AtomicU64,
     /// While LLM calls fail: the last reason, and since when.
     llm_trouble: Mutex<Option<(String, Instant)>>,
+    /// The revision of the run's mining spec being mined with.
+    pub spec_revision: AtomicU64,
+    /// Why this worker does not pull, while it does not.
+    refused: Mutex<Option<String>>,
 }
 
 impl Counters {
@@ -43,6 +47,15 @@ impl Counters {
     /// An LLM call answered: any backoff is over.
     pub fn llm_answered(&self) {
         *self.llm_trouble.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Says why this worker does not pull (`None`: it does).
+    pub fn set_refused(&self, why: Option<String>) {
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = why;
+    }
+
+    pub fn refused(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// While LLM calls are failing: the last reason and for how long.

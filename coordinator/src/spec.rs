@@ -1,0 +1,173 @@
+//! The run's mining spec on the coordinator's side (see `protocol::spec`).
+//!
+//! `enqueue` and `run` record it from their flags the first time and keep it
+//! afterwards: a flag that disagrees with it is an error that points to
+//! `respec`. Its context size grows (a new revision) when a longer segment is
+//! enqueued, before that segment's task is published. `respec` changes it and
+//! queues again what was settled under the old one. NATS holds the copy the
+//! workers read; the store the copy the collector judges outcomes by.
+
+use crate::enqueue::publish::{Acked, OutgoingTask, Publisher};
+use crate::store::Store;
+use anyhow::Context;
+use async_nats::jetstream;
+use protocol::spec::RunSpec;
+use protocol::Task;
+use worker::spec::{self as mining_spec, LocalMining};
+
+/// The run's spec while a command holds the store.
+pub struct Keeper {
+    js: jetstream::Context,
+    store: Store,
+    replicas: usize,
+    pub spec: RunSpec,
+    /// Segments enqueued that need more context than a `--num-ctx` given,
+    /// and the most any of them needs.
+    pub too_long: (u64, u32),
+}
+
+impl Keeper {
+    /// The run's spec, recorded from `local` when there is none yet; an error
+    /// when `local` gives a setting the recorded spec does not have.
+    pub async fn settle(js: &jetstream::Context, store: &Store, local: &LocalMining, command: &str) -> anyhow::Result<Self> {
+        let replicas = replicas(js).await;
+        let spec = match fetch(js).await? {
+            Some(current) => {
+                let differ = local.disagreements(&current);
+                anyhow::ensure!(
+                    differ.is_empty(),
+                    "the run's mining spec is already set (revision {}) and {}. To change it, run `coordinator \
+                     respec` with these flags (it queues again what the change re-mines); otherwise leave them out",
+                    current.revision,
+                    differ.join("; ")
+                );
+                current
+            }
+            None => {
+                let spec = local.new_spec(set_by(command), 0);
+                mining_spec::record(js, &spec, replicas).await?;
+                tracing::info!("recorded the run's mining spec: {}", spec.summary());
+                spec
+            }
+        };
+        if store.spec()?.as_ref() != Some(&spec) {
+            store.set_spec(&spec)?;
+        }
+        Ok(Self { js: js.clone(), store: store.clone(), replicas, spec, too_long: (0, 0) })
+    }
+
+    /// Makes room in the context for a user message of `chars` characters
+    /// (a segment about to be published): the context grows, as a new
+    /// revision, unless it was given with `--num-ctx`; then the segment is
+    /// counted in `too_long` (it will fail with its reason).
+    pub async fn hold(&mut self, chars: u32) -> anyhow::Result<()> {
+        if chars <= self.spec.longest_user_chars {
+            return Ok(());
+        }
+        let mut next = self.spec.clone();
+        next.longest_user_chars = chars;
+        if next.num_ctx_fixed {
+            let needed = mining_spec::Mining::new(next.clone()).context_needed(&"x".repeat(chars as usize));
+            if needed > next.num_ctx {
+                self.too_long = (self.too_long.0 + 1, self.too_long.1.max(needed));
+                return Ok(());
+            }
+        }
+        mining_spec::size_context(&mut next);
+        if next.num_ctx != self.spec.num_ctx {
+            next.revision += 1;
+            next.set_by = set_by("enqueue (a longer segment)");
+            next.set_at_ms = runtime::clock::unix_now_ms();
+            tracing::info!(
+                "the run's context grows from {} to {} tokens for a segment of {chars} characters (one model \
+                 reload on each Ollama server)",
+                self.spec.num_ctx,
+                next.num_ctx
+            );
+        }
+        mining_spec::record(&self.js, &next, self.replicas).await?;
+        self.store.set_spec(&next)?;
+        self.spec = next;
+        Ok(())
+    }
+}
+
+/// What `respec` did.
+#[derive(Debug)]
+pub struct Respecced {
+    pub before: RunSpec,
+    pub after: RunSpec,
+    /// Settled segments whose outcome is of another spec than `after`, queued again.
+    pub requeued: u64,
+    /// Of those, already on the queue.
+    pub already_queued: u64,
+}
+
+/// `coordinator respec`: the run's spec with `local`'s flags put in, recorded
+/// (a new revision, when anything changes), and every settled segment whose
+/// outcome is of another spec queued again. Their outcomes stay in the output
+/// until the new ones replace them. Also the way to queue again segments a
+/// worker mined with other settings (run it with no flag).
+pub async fn respec(js: &jetstream::Context, store: &Store, local: &LocalMining) -> anyhow::Result<Respecced> {
+    let before = match fetch(js).await? {
+        Some(spec) => spec,
+        None => store
+            .spec()?
+            .context("no mining spec is recorded for this run: `coordinator enqueue CORPUS` records the first")?,
+    };
+    let mut after = local.over(&before);
+    if !mining_spec::differences(&before, &after).is_empty() {
+        after.revision = before.revision + 1;
+        after.set_by = set_by("respec");
+        after.set_at_ms = runtime::clock::unix_now_ms();
+        mining_spec::record(js, &after, replicas(js).await).await?;
+    }
+    store.set_spec(&after)?;
+    let scan = store.clone();
+    let current = after.mining_spec();
+    let tasks = tokio::task::spawn_blocking(move || scan.recount_superseded(&current)).await??;
+    let (requeued, already_queued) = requeue(js, store, tasks).await?;
+    store.flush().await?;
+    Ok(Respecced { before, after, requeued, already_queued })
+}
+
+/// Puts `tasks` back on the queue, each with a new generation (a fresh
+/// message id); one still queued stays as it is. Returns (queued, already queued).
+pub async fn requeue(js: &jetstream::Context, store: &Store, tasks: Vec<Task>) -> anyhow::Result<(u64, u64)> {
+    let mut publisher = Publisher::new(js.clone());
+    let (mut queued, mut already) = (0, 0);
+    let mut count = |acked: Acked| -> anyhow::Result<()> {
+        match acked {
+            Acked::Stored => queued += 1,
+            Acked::AlreadyQueued => already += 1,
+            Acked::Refused(why) => anyhow::bail!("the server refused a task queued again: {why}; run the command again"),
+        }
+        Ok(())
+    };
+    for mut task in tasks {
+        task.generation = store.bump_generation(&task.segment.key())?;
+        for (_, acked) in publisher.publish(0, &OutgoingTask::encode(&task)?).await? {
+            count(acked)?;
+        }
+    }
+    while let Some((_, acked)) = publisher.next_ack().await {
+        count(acked)?;
+    }
+    Ok((queued, already))
+}
+
+async fn fetch(js: &jetstream::Context) -> anyhow::Result<Option<RunSpec>> {
+    mining_spec::fetch(js).await.map_err(anyhow::Error::from)
+}
+
+/// Copies of the spec bucket: as many as the task stream has.
+async fn replicas(js: &jetstream::Context) -> usize {
+    match js.get_stream(protocol::streams::TASKS).await {
+        Ok(stream) => stream.cached_info().config.num_replicas.max(1),
+        Err(_) => 1,
+    }
+}
+
+fn set_by(command: &str) -> String {
+    format!("coordinator {command} on {}", gethostname::gethostname().to_string_lossy())
+}

@@ -1,0 +1,184 @@
+//! The run's mining spec: the one model, prompt, schema, generation options
+//! and context size every worker of a run mines with.
+//!
+//! The coordinator records it ([`RunSpec`]) in the KV bucket [`BUCKET`] under
+//! [`KEY`] when it enqueues (and when `coordinator respec` changes it);
+//! workers read it from there, so a Mac needs only the NATS address, a login
+//! and its LLM server. The work key comes from it ([`RunSpec::mining_spec`]),
+//! computed exactly as a worker of an older version computes it from the same
+//! flags, so a fleet upgraded one Mac at a time agrees on what is done.
+//!
+//! The record is JSON with a format number: a reader that meets a newer
+//! format refuses to mine with it and says to upgrade, rather than mine with
+//! half of it.
+
+use crate::ids::ContentHash;
+use crate::result::MiningSpec;
+use serde::{Deserialize, Serialize};
+
+/// The KV bucket holding the spec (history kept: earlier revisions stay readable).
+pub const BUCKET: &str = "podmine_spec";
+/// The key of the run's current spec.
+pub const KEY: &str = "current";
+/// Revisions of the spec the bucket keeps.
+const HISTORY: i64 = 32;
+
+/// The spec format this build writes and understands.
+pub const FORMAT: u32 = 1;
+
+/// The bucket's settings, for whoever creates it first (the coordinator;
+/// async-nats creates KV buckets with direct gets, which workers may use).
+pub fn bucket_config(replicas: usize) -> async_nats::jetstream::kv::Config {
+    async_nats::jetstream::kv::Config {
+        bucket: BUCKET.into(),
+        history: HISTORY,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// What every worker of the run mines with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// [`FORMAT`] of the writer; a reader refuses a newer one.
+    pub format: u32,
+    /// 1 for the first spec of a run, +1 for every change.
+    pub revision: u64,
+    /// Model name as the LLM server knows it.
+    pub model: String,
+    /// The system prompt, verbatim.
+    pub instructions: String,
+    /// The JSON Schema the answers follow (any `--max-items` cap already applied).
+    pub schema: serde_json::Value,
+    /// Output tokens per answer (Ollama `num_predict`, OpenAI `max_tokens`).
+    pub num_predict: u32,
+    pub temperature: f32,
+    /// The context size every request carries: one value for the whole run,
+    /// so Ollama never reloads the model for a request of another size.
+    pub num_ctx: u32,
+    /// True when `num_ctx` was given (`--num-ctx`): it is never raised for a
+    /// longer segment; one that does not fit fails with its reason.
+    #[serde(default)]
+    pub num_ctx_fixed: bool,
+    /// Characters of the longest user message (segment and its context)
+    /// enqueued so far: what `num_ctx` is sized for.
+    #[serde(default)]
+    pub longest_user_chars: u32,
+    /// Who set this revision and with which command, for `status`.
+    #[serde(default)]
+    pub set_by: String,
+    /// When (unix milliseconds).
+    #[serde(default)]
+    pub set_at_ms: u64,
+}
+
+impl RunSpec {
+    /// The hashes and names results carry, and the work key is derived from.
+    pub fn mining_spec(&self) -> MiningSpec {
+        MiningSpec {
+            prompt_hash: prompt_hash(&self.instructions),
+            schema_hash: schema_hash(&self.schema),
+            model: self.model.clone(),
+            options: options_fingerprint(self.num_predict, self.temperature),
+        }
+    }
+
+    /// Decodes a KV value, refusing a newer format with what to do.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SpecError> {
+        let format = serde_json::from_slice::<FormatOnly>(bytes).map_err(|e| SpecError::Unreadable(e.to_string()))?;
+        if format.format > FORMAT {
+            return Err(SpecError::Newer(format.format));
+        }
+        serde_json::from_slice(bytes).map_err(|e| SpecError::Unreadable(e.to_string()))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a spec is plain JSON")
+    }
+
+    /// One line for logs and `status`: revision, model, prompt and schema hashes, sizes.
+    pub fn summary(&self) -> String {
+        let spec = self.mining_spec();
+        format!(
+            "revision {}: model {}, prompt {}, schema {}, num_predict {}, temperature {}, num_ctx {}",
+            self.revision,
+            self.model,
+            spec.prompt_hash,
+            spec.schema_hash,
+            self.num_predict,
+            self.temperature,
+            self.num_ctx
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: u32,
+}
+
+/// Why a recorded spec cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("the run's mining spec has format {0}, this build reads format {FORMAT}: upgrade podmine on this Mac")]
+    Newer(u32),
+    #[error("the run's mining spec is unreadable ({0}): set it again with `coordinator respec`")]
+    Unreadable(String),
+}
+
+/// Hash of the instructions as results carry it.
+pub fn prompt_hash(instructions: &str) -> String {
+    ContentHash::of_bytes(instructions.as_bytes()).short()
+}
+
+/// Hash of the schema as results carry it (of its compact JSON).
+pub fn schema_hash(schema: &serde_json::Value) -> String {
+    ContentHash::of_bytes(schema.to_string().as_bytes()).short()
+}
+
+/// Canonical JSON of the generation options that change answers.
+pub fn options_fingerprint(num_predict: u32, temperature: f32) -> String {
+    format!("{{\"num_predict\":{num_predict},\"temperature\":{temperature}}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RunSpec {
+        RunSpec {
+            format: FORMAT,
+            revision: 3,
+            model: "qwen2.5:7b-instruct".into(),
+            instructions: "Mine.".into(),
+            schema: serde_json::json!({"type": "object"}),
+            num_predict: 1024,
+            temperature: 0.3,
+            num_ctx: 10_240,
+            num_ctx_fixed: false,
+            longest_user_chars: 700,
+            set_by: "enqueue on mac-studio".into(),
+            set_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_spec_round_trips_and_a_newer_format_is_refused() {
+        assert_eq!(RunSpec::decode(&spec().encode()).unwrap(), spec());
+        let mut newer: serde_json::Value = serde_json::from_slice(&spec().encode()).unwrap();
+        newer["format"] = (FORMAT + 1).into();
+        newer["answers"] = "compact".into();
+        let err = RunSpec::decode(newer.to_string().as_bytes()).unwrap_err();
+        assert_eq!(err, SpecError::Newer(FORMAT + 1));
+        assert!(err.to_string().contains("upgrade podmine"), "{err}");
+    }
+
+    #[test]
+    fn the_mining_spec_is_what_an_older_worker_derives_from_the_same_settings() {
+        // The strings older workers put in every result (their Prompt and Generation).
+        let spec = spec().mining_spec();
+        assert_eq!(spec.options, r#"{"num_predict":1024,"temperature":0.3}"#);
+        assert_eq!(spec.prompt_hash, ContentHash::of_bytes(b"Mine.").short());
+        assert_eq!(spec.schema_hash, ContentHash::of_bytes(br#"{"type":"object"}"#).short());
+    }
+}

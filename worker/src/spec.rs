@@ -1,0 +1,294 @@
+//! The run's mining spec (`protocol::spec::RunSpec`) as this crate builds,
+//! compares and reads it.
+//!
+//! - [`LocalMining`]: what one command line says (`worker run`, `coordinator
+//!   enqueue`/`run`/`respec`): every setting optional, files read once.
+//!   Laid over a spec it gives the spec those flags ask for; where that
+//!   differs from the run's, the flags disagree ([`LocalMining::disagreements`]).
+//! - [`Mining`]: the spec a worker session mines with (prompt encoded once).
+//! - [`fetch`] / [`record`]: the spec in its KV bucket.
+//! - Context sizing: one `num_ctx` per run, from the prompt, the schema, the
+//!   output cap and the longest segment enqueued ([`size_context`]).
+
+use crate::answer::prompt::{self, Prompt};
+use crate::cli::MiningFlags;
+use crate::llm::Generation;
+use anyhow::Context;
+use async_nats::jetstream;
+use protocol::spec::{self, RunSpec, SpecError};
+use protocol::{MiningSpec, Task};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The model of a new run when none is given.
+pub const DEFAULT_MODEL: &str = "qwen2.5:7b-instruct";
+/// The sampling temperature of a new run when none is given.
+pub const DEFAULT_TEMPERATURE: f32 = 0.3;
+/// How long Ollama keeps the model loaded between requests.
+const KEEP_ALIVE: &str = "1h";
+
+/// One command line's mining flags, with the files they name read.
+#[derive(Clone, Debug, Default)]
+pub struct LocalMining {
+    pub model: Option<String>,
+    /// `--prompt`: the file and its text.
+    pub instructions: Option<(PathBuf, String)>,
+    /// `--schema`: the file and its JSON.
+    pub schema: Option<(PathBuf, Value)>,
+    pub max_items: Option<u64>,
+    pub num_predict: Option<u32>,
+    pub temperature: Option<f32>,
+    pub num_ctx: Option<u32>,
+}
+
+impl LocalMining {
+    pub fn from_flags(flags: &MiningFlags) -> anyhow::Result<Self> {
+        let instructions = match &flags.prompt {
+            Some(path) => Some((path.clone(), read(path, "--prompt")?)),
+            None => None,
+        };
+        let schema = match &flags.schema {
+            Some(path) => {
+                let json = serde_json::from_str(&read(path, "--schema")?)
+                    .with_context(|| format!("--schema {} is not valid JSON", path.display()))?;
+                Some((path.clone(), json))
+            }
+            None => None,
+        };
+        Ok(Self {
+            model: flags.model.clone(),
+            instructions,
+            schema,
+            max_items: flags.max_items,
+            num_predict: flags.num_predict,
+            temperature: flags.temperature,
+            num_ctx: flags.num_ctx,
+        })
+    }
+
+    /// A first spec from these flags, podmine's defaults where none is given
+    /// (its context sized for `longest_user_chars`, see [`size_context`]).
+    pub fn new_spec(&self, set_by: String, longest_user_chars: u32) -> RunSpec {
+        let defaults = RunSpec {
+            format: spec::FORMAT,
+            revision: 0,
+            model: DEFAULT_MODEL.to_owned(),
+            instructions: prompt::DEFAULT_INSTRUCTIONS.to_owned(),
+            schema: prompt::default_schema(),
+            num_predict: prompt::DEFAULT_NUM_PREDICT,
+            temperature: DEFAULT_TEMPERATURE,
+            num_ctx: 0,
+            num_ctx_fixed: false,
+            longest_user_chars,
+            set_by: String::new(),
+            set_at_ms: 0,
+        };
+        let mut spec = self.over(&defaults);
+        spec.revision = 1;
+        spec.set_by = set_by;
+        spec.set_at_ms = runtime::clock::unix_now_ms();
+        spec
+    }
+
+    /// `current` with every flag given here put in (what `respec` asks for;
+    /// what a worker with these flags would mine with). The revision and
+    /// who set it are `current`'s: the caller decides whether it is new.
+    pub fn over(&self, current: &RunSpec) -> RunSpec {
+        let mut spec = current.clone();
+        if let Some(model) = &self.model {
+            spec.model = model.clone();
+        }
+        if let Some((_, text)) = &self.instructions {
+            spec.instructions = text.clone();
+        }
+        if let Some((_, schema)) = &self.schema {
+            spec.schema = schema.clone();
+        }
+        if let Some(max) = self.max_items {
+            spec.schema = prompt::cap_items(spec.schema, max);
+        }
+        if let Some(n) = self.num_predict {
+            spec.num_predict = n;
+        }
+        if let Some(t) = self.temperature {
+            spec.temperature = t;
+        }
+        if let Some(n) = self.num_ctx {
+            spec.num_ctx = n;
+            spec.num_ctx_fixed = true;
+        }
+        size_context(&mut spec);
+        spec
+    }
+
+    /// The settings of these flags that differ from `spec`, one line each
+    /// naming the flag, its value and the run's (empty: they agree).
+    pub fn disagreements(&self, spec: &RunSpec) -> Vec<String> {
+        differences(spec, &self.over(spec))
+            .into_iter()
+            // A context size these flags only derive (from another prompt, say) is not a flag of theirs.
+            .filter(|(setting, _, _)| *setting != "num_ctx" || self.num_ctx.is_some())
+            .map(|(setting, run, here)| {
+                let flag = match setting {
+                    "prompt" => self.instructions.as_ref().map(|(p, _)| format!("--prompt {}", p.display())),
+                    "schema" => match (&self.schema, self.max_items) {
+                        (Some((p, _)), _) => Some(format!("--schema {}", p.display())),
+                        (None, Some(n)) => Some(format!("--max-items {n}")),
+                        (None, None) => None,
+                    },
+                    other => Some(format!("--{}", other.replace('_', "-"))),
+                };
+                format!("{} gives {setting} {here}, the run's spec has {run}", flag.unwrap_or_default())
+            })
+            .collect()
+    }
+}
+
+/// What differs between two specs, as `(setting, a's, b's)`, in the order
+/// the settings shape an answer. The context size counts; who set it does not.
+pub fn differences(a: &RunSpec, b: &RunSpec) -> Vec<(&'static str, String, String)> {
+    let (wa, wb) = (a.mining_spec(), b.mining_spec());
+    let mut out = Vec::new();
+    let mut note = |name, x: String, y: String| {
+        if x != y {
+            out.push((name, x, y));
+        }
+    };
+    note("model", a.model.clone(), b.model.clone());
+    note("prompt", format!("{} ({} chars)", wa.prompt_hash, a.instructions.len()), format!("{} ({} chars)", wb.prompt_hash, b.instructions.len()));
+    note("schema", wa.schema_hash, wb.schema_hash);
+    note("num_predict", a.num_predict.to_string(), b.num_predict.to_string());
+    note("temperature", a.temperature.to_string(), b.temperature.to_string());
+    note("num_ctx", a.num_ctx.to_string(), b.num_ctx.to_string());
+    out
+}
+
+/// Characters of a user message a context is sized for at least (a 30-second
+/// segment's message is ~700): the first episodes enqueued do not each raise it.
+const MIN_USER_CHARS: u32 = 2_048;
+
+/// Sets `spec.num_ctx` from its prompt, schema, output cap and longest
+/// segment (unless it was given with `--num-ctx`).
+pub fn size_context(spec: &mut RunSpec) {
+    if spec.num_ctx_fixed {
+        return;
+    }
+    let fixed = spec.instructions.len() + spec.schema.to_string().len();
+    spec.num_ctx = prompt::context_for(fixed, spec.longest_user_chars.max(MIN_USER_CHARS) as usize, spec.num_predict);
+}
+
+/// The spec a worker session mines with: the prompt encoded once, the
+/// generation options, the hashes results carry.
+#[derive(Clone, Debug)]
+pub struct Mining {
+    pub spec: RunSpec,
+    pub prompt: Prompt,
+    pub generation: Generation,
+    /// What results carry and work keys come from.
+    pub work: MiningSpec,
+}
+
+impl Mining {
+    pub fn new(spec: RunSpec) -> Self {
+        let prompt = Prompt::new(spec.instructions.clone(), spec.schema.clone());
+        let generation =
+            Generation { num_predict: spec.num_predict, temperature: spec.temperature, keep_alive: KEEP_ALIVE.into() };
+        let work = spec.mining_spec();
+        Self { spec, prompt, generation, work }
+    }
+
+    /// Characters of the user message `task` is sent with.
+    pub fn user_chars(&self, task: &Task) -> u32 {
+        user_chars(task)
+    }
+
+    /// The context `task` needs: instructions, schema, its message and the output cap.
+    pub fn context_needed(&self, user_message: &str) -> u32 {
+        self.prompt.num_ctx(user_message, self.spec.num_predict)
+    }
+}
+
+/// Characters of the user message `task` is sent with (whatever the prompt).
+pub fn user_chars(task: &Task) -> u32 {
+    prompt::user_message(task).len() as u32
+}
+
+/// Why the spec could not be read from NATS.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("cannot read the run's mining spec from NATS: {0}")]
+    Nats(String),
+}
+
+/// The run's spec, `None` when none is recorded (a coordinator older than
+/// this worker, or no `enqueue` yet).
+pub async fn fetch(js: &jetstream::Context) -> Result<Option<RunSpec>, FetchError> {
+    let store = match js.get_key_value(spec::BUCKET).await {
+        Ok(store) => store,
+        Err(err) if err.kind() == jetstream::context::KeyValueErrorKind::GetBucket && bucket_missing(&err) => {
+            return Ok(None)
+        }
+        Err(err) => return Err(FetchError::Nats(err.to_string())),
+    };
+    match store.entry(spec::KEY).await {
+        Ok(Some(entry)) if entry.operation == jetstream::kv::Operation::Put => Ok(Some(RunSpec::decode(&entry.value)?)),
+        Ok(_) => Ok(None),
+        Err(err) => Err(FetchError::Nats(err.to_string())),
+    }
+}
+
+fn bucket_missing(err: &jetstream::context::KeyValueError) -> bool {
+    let text = format!("{err:?}");
+    text.contains("stream not found") || text.contains("StreamNotFound") || text.contains("10059")
+}
+
+/// Records `spec` as the run's (the coordinator's side).
+pub async fn record(js: &jetstream::Context, spec: &RunSpec, replicas: usize) -> anyhow::Result<()> {
+    let store = match js.get_key_value(spec::BUCKET).await {
+        Ok(store) => store,
+        Err(_) => js
+            .create_key_value(spec::bucket_config(replicas))
+            .await
+            .context("cannot create the bucket of the run's mining spec")?,
+    };
+    store.put(spec::KEY, spec.encode().into()).await.context("cannot record the run's mining spec in NATS")?;
+    Ok(())
+}
+
+fn read(path: &Path, flag: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(model: Option<&str>, num_predict: Option<u32>) -> LocalMining {
+        LocalMining { model: model.map(str::to_owned), num_predict, ..LocalMining::default() }
+    }
+
+    #[test]
+    fn flags_that_agree_or_are_absent_are_no_disagreement() {
+        let spec = local(Some("m"), None).new_spec("test".into(), 700);
+        assert!(LocalMining::default().disagreements(&spec).is_empty());
+        assert!(local(Some("m"), Some(prompt::DEFAULT_NUM_PREDICT)).disagreements(&spec).is_empty());
+        let differ = local(Some("other"), Some(400)).disagreements(&spec);
+        assert_eq!(differ.len(), 2, "{differ:?}");
+        assert!(differ[0].contains("--model gives model other, the run's spec has m"), "{differ:?}");
+        assert!(differ[1].contains("--num-predict"), "{differ:?}");
+    }
+
+    #[test]
+    fn a_spec_has_one_context_size_for_every_segment_and_a_given_one_stays() {
+        let spec = LocalMining::default().new_spec("test".into(), 700);
+        assert!(spec.num_ctx >= 4_096 && spec.num_ctx.is_multiple_of(1024), "{}", spec.num_ctx);
+        let longer = RunSpec { longest_user_chars: 30_000, ..spec.clone() };
+        let mut resized = longer.clone();
+        size_context(&mut resized);
+        assert!(resized.num_ctx > spec.num_ctx);
+        let fixed = LocalMining { num_ctx: Some(8_192), ..LocalMining::default() }.over(&longer);
+        assert_eq!((fixed.num_ctx, fixed.num_ctx_fixed), (8_192, true));
+    }
+}
