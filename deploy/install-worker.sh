@@ -2,18 +2,20 @@
 # Installs the podmine worker as a launchd agent on this Mac (README.md "Scale out").
 #
 #   deploy/install-worker.sh --env-file worker.env --nats nats://mac-a.local:4222 \
-#       [--llm http://127.0.0.1:11434] [--model qwen2.5:7b-instruct] \
+#       [--llm http://127.0.0.1:11434] [--model NAME] \
 #       [--worker-bin /usr/local/bin/worker] [-- more worker flags, e.g. --concurrency 8]
 #
 # worker.env comes from `coordinator nats-users` on the NATS Mac (NATS_USER,
-# NATS_PASSWORD). Running it again replaces the agent with the new settings;
-# launchd stops the old worker with SIGTERM, so no work is lost.
+# NATS_PASSWORD). The model, prompt and options come from the run's mining
+# spec (README.md "Settings for the whole fleet"): --model only pins this Mac
+# to one, and it refuses to pull while the run's spec names another. Running
+# it again replaces the agent; launchd stops the old worker with SIGTERM.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/launchd/lib.sh"
 
 label=com.podmine.worker
-env_file="" nats="" llm="http://127.0.0.1:11434" model="qwen2.5:7b-instruct" worker_bin="" extra=()
+env_file="" nats="" llm="http://127.0.0.1:11434" model="" worker_bin="" extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --env-file) env_file=$2; shift 2 ;;
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
     --model) model=$2; shift 2 ;;
     --worker-bin) worker_bin=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -44,19 +46,20 @@ worker_bin=$(cd "$(dirname "$worker_bin")" && pwd)/$(basename "$worker_bin")
 data_dir="$SUPPORT_DIR/worker"
 mkdir -p "$AGENTS_DIR" "$data_dir" "$LOG_DIR"
 extra_xml=""
+[ -z "$model" ] || extra=(--model "$model" ${extra[@]+"${extra[@]}"})
 for arg in ${extra[@]+"${extra[@]}"}; do
   extra_xml+="<string>$(xml_escape "$arg")</string>"
 done
 plist="$AGENTS_DIR/$label.plist"
 fill "$here/launchd/$label.plist" "$plist" \
   WORKER_BIN="$worker_bin" DATA_DIR="$data_dir" LOG_DIR="$LOG_DIR" NATS_URL="$nats" NATS_USER="$user" \
-  NATS_PASSWORD="$password" LLM_URL="$llm" MODEL="$model" EXTRA_ARGS_XML="$extra_xml"
+  NATS_PASSWORD="$password" LLM_URL="$llm" EXTRA_ARGS_XML="$extra_xml"
 reload_agent "$label" "$plist"
 
 cat <<DONE
 installed $label (plist: $plist, mode 600: it holds the NATS password)
   worker:  $worker_bin
-  NATS:    $nats as $user; LLM: $llm ($model)
+  NATS:    $nats as $user; LLM: $llm; model: ${model:-the run's mining spec}
   logs:    tail -f "$LOG_DIR/worker.log"
   state:   launchctl print gui/$(id -u)/$label
   remove:  deploy/uninstall-worker.sh

@@ -382,7 +382,10 @@ mod tests {
         assert_eq!(cli.data_dir, PathBuf::from("run"));
         let Command::Run { corpus, worker, .. } = cli.command else { panic!("not run: {:?}", cli.command) };
         assert_eq!(corpus, PathBuf::from("c"));
-        assert_eq!((worker.llm.as_slice(), worker.mining.num_predict), (["http://a:1".to_owned()].as_slice(), Some(400)));
+        assert_eq!(
+            (worker.llm.as_slice(), worker.mining.num_predict),
+            (["http://a:1".to_owned()].as_slice(), Some(400))
+        );
         assert!(
             Cli::try_parse_from(["coordinator", "run", "c", "--api", "grpc"]).is_err(),
             "--api is checked when parsed"

@@ -29,7 +29,12 @@ pub struct Keeper {
 impl Keeper {
     /// The run's spec, recorded from `local` when there is none yet; an error
     /// when `local` gives a setting the recorded spec does not have.
-    pub async fn settle(js: &jetstream::Context, store: &Store, local: &LocalMining, command: &str) -> anyhow::Result<Self> {
+    pub async fn settle(
+        js: &jetstream::Context,
+        store: &Store,
+        local: &LocalMining,
+        command: &str,
+    ) -> anyhow::Result<Self> {
         let replicas = replicas(js).await;
         let spec = match fetch(js).await? {
             Some(current) => {
@@ -140,7 +145,9 @@ pub async fn requeue(js: &jetstream::Context, store: &Store, tasks: Vec<Task>) -
         match acked {
             Acked::Stored => queued += 1,
             Acked::AlreadyQueued => already += 1,
-            Acked::Refused(why) => anyhow::bail!("the server refused a task queued again: {why}; run the command again"),
+            Acked::Refused(why) => {
+                anyhow::bail!("the server refused a task queued again: {why}; run the command again")
+            }
         }
         Ok(())
     };

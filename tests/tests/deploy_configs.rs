@@ -99,7 +99,7 @@ fn check_agent(plist: &serde_json::Value, label: &str, env_keys: &[&str]) {
     }
 }
 
-const WORKER_ENV: [&str; 5] = ["NATS_URL", "NATS_USER", "NATS_PASSWORD", "OLLAMA_HOST", "PODMINE_MODEL"];
+const WORKER_ENV: [&str; 4] = ["NATS_URL", "NATS_USER", "NATS_PASSWORD", "OLLAMA_HOST"];
 const NATS_ENV: [&str; 2] = ["PODMINE_COORDINATOR_PASSWORD_HASH", "PODMINE_WORKER_PASSWORD_HASH"];
 
 #[test]
@@ -204,13 +204,14 @@ fn install_worker_writes_a_valid_agent_and_is_idempotent() {
     assert_eq!(env["NATS_URL"], "nats://mac-a.local:4222");
     assert_eq!(env["NATS_USER"], "worker");
     assert_eq!(env["NATS_PASSWORD"], users.worker_password());
-    assert_eq!(env["PODMINE_MODEL"], "qwen2.5:14b-instruct");
+    assert!(env.get("PODMINE_MODEL").is_none(), "the model comes from the run's spec unless pinned");
     assert_eq!(env["OLLAMA_HOST"], "http://127.0.0.1:11434");
     let program: Vec<&str> =
         agent["ProgramArguments"].as_array().expect("args").iter().filter_map(|a| a.as_str()).collect();
     assert_eq!(program[0], worker_bin.to_str().expect("utf-8"));
     assert_eq!(program[1], "run");
     assert!(program.windows(2).any(|w| w == ["--concurrency", "6"]), "{program:?}");
+    assert!(program.windows(2).any(|w| w == ["--model", "qwen2.5:14b-instruct"]), "pinned: {program:?}");
     assert!(agent["StandardErrorPath"].as_str().expect("log path").starts_with(mac.home.path().to_str().expect("")));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&path).expect("plist").permissions().mode() & 0o777, 0o600, "holds a password");

@@ -137,8 +137,10 @@ async fn a_worker_whose_prompt_differs_refuses_and_one_without_flags_mines_with_
         &llm.url(),
         &["--prompt", &other.to_string_lossy(), "--concurrency", "4", "--metrics-addr", "off"],
     );
-    until(Duration::from_secs(20), "the refusal in the worker's log", || mining.log("differs").contains("does not pull"))
-        .await;
+    until(Duration::from_secs(20), "the refusal in the worker's log", || {
+        mining.log("differs").contains("does not pull")
+    })
+    .await;
     let log = mining.log("differs");
     assert!(log.contains("--prompt") && log.contains("the run's spec has"), "says which setting differs: {log}");
     // Status shows the refusal too (the record is written while refusing).
@@ -221,7 +223,8 @@ async fn respec_requeues_what_the_old_prompt_mined_and_it_is_mined_once_more() {
     assert!(calls.values().all(|&n| n == 2), "two LLM calls per segment in all: {calls:?}");
     let new_hash = done["spec"]["prompt_hash"].as_str().unwrap();
     for file in ["a.json", "b.json"] {
-        let episode: EpisodeFile = serde_json::from_slice(&std::fs::read(mining.out_dir().join(file)).unwrap()).unwrap();
+        let episode: EpisodeFile =
+            serde_json::from_slice(&std::fs::read(mining.out_dir().join(file)).unwrap()).unwrap();
         assert!(episode.segments.iter().all(|s| s.provenance.prompt_hash == new_hash), "{file} has the new results");
     }
 }
@@ -237,7 +240,11 @@ async fn a_segment_that_does_not_fit_the_given_context_fails_with_its_reason() {
     let failures = mining.failures().await;
     assert_eq!(failures.len(), 3);
     for failure in &failures {
-        assert!(failure.reason.contains("num_ctx is 4096") && failure.reason.contains("respec --num-ctx"), "{}", failure.reason);
+        assert!(
+            failure.reason.contains("num_ctx is 4096") && failure.reason.contains("respec --num-ctx"),
+            "{}",
+            failure.reason
+        );
     }
     assert_eq!(llm.requests(), 0, "nothing was sent to be cut");
 }

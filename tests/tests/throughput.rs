@@ -46,6 +46,23 @@ async fn bench_sweeps_until_throughput_stops_rising_marks_the_knee_and_draws_it(
     assert!(parsed.status.success(), "not valid XML: {}", String::from_utf8_lossy(&parsed.stderr));
     assert_eq!(String::from_utf8_lossy(&parsed.stdout).trim(), "2 10", "two curves of 5 points: {drawing}");
     assert!(drawing.contains("knee: 4"));
+    assert!(!stdout.contains("did not grow past one call"), "no single-slot warning with 4 slots: {stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_against_a_single_slot_ollama_says_to_raise_ollama_num_parallel() {
+    // Ollama's default: one request at a time.
+    let llm = FakeLlm::start(&[MODEL], Capacity { slots: 1, tokens_per_s: 2_000.0, ..Capacity::default() }).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(binaries::worker())
+        .args(["bench", "--llm", &llm.url(), "--max-concurrency", "4", "--calls-per-step", "6", "--svg"])
+        .arg(dir.path().join("curve.svg"))
+        .output()
+        .expect("run worker bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("knee: 1 calls in flight"), "{stdout}");
+    assert!(stdout.contains("OLLAMA_NUM_PARALLEL requests at once and it is 1 unless set"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,9 +16,9 @@ const FLAT_STEPS_TO_STOP: usize = 2;
 /// shared corpus): the default segments when no `--corpus` is given.
 pub const SAMPLE_EPISODE: &str = include_str!("bench/sample-episode.srt");
 
-use crate::spec::Mining;
 use crate::cli::{endpoint_url, BenchArgs};
 use crate::llm::{LlmClient, LlmError};
+use crate::spec::Mining;
 use anyhow::Context;
 use futures::stream::{FuturesUnordered, StreamExt};
 use protocol::{Segment, Task};
@@ -309,6 +309,13 @@ pub fn render(report: &Report, client: &LlmClient) -> String {
                  OLLAMA_FLASH_ATTENTION=1, OLLAMA_KEEP_ALIVE=-1; podmine sends num_ctx={} per request",
                 report.num_ctx
             );
+            if knee == 1 {
+                out.push_str(
+                    "  throughput did not grow past one call in flight: Ollama answers OLLAMA_NUM_PARALLEL requests \
+                     at once and it is 1 unless set. Set it where Ollama starts (`launchctl setenv \
+                     OLLAMA_NUM_PARALLEL 8`, then restart Ollama) and run the bench again\n",
+                );
+            }
         }
         crate::llm::Api::Openai => {
             let _ = writeln!(

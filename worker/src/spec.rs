@@ -155,7 +155,11 @@ pub fn differences(a: &RunSpec, b: &RunSpec) -> Vec<(&'static str, String, Strin
         }
     };
     note("model", a.model.clone(), b.model.clone());
-    note("prompt", format!("{} ({} chars)", wa.prompt_hash, a.instructions.len()), format!("{} ({} chars)", wb.prompt_hash, b.instructions.len()));
+    note(
+        "prompt",
+        format!("{} ({} chars)", wa.prompt_hash, a.instructions.len()),
+        format!("{} ({} chars)", wb.prompt_hash, b.instructions.len()),
+    );
     note("schema", wa.schema_hash, wb.schema_hash);
     note("num_predict", a.num_predict.to_string(), b.num_predict.to_string());
     note("temperature", a.temperature.to_string(), b.temperature.to_string());

@@ -256,8 +256,12 @@ impl Store {
         let trees = (&self.outcomes, &self.meta, &self.buckets, &self.reasons, &self.failed, &self.orphans);
         let recorded = trees.transaction(|(outcomes, meta, buckets, reasons, failed, orphans)| {
             let mut counters: Counters = decode_in_tx(meta.get(COUNTERS)?)?.unwrap_or_default();
-            let mut superseded: Superseded =
-                meta.get(SUPERSEDED)?.map(|v| serde_json::from_slice(&v)).transpose().map_err(abort)?.unwrap_or_default();
+            let mut superseded: Superseded = meta
+                .get(SUPERSEDED)?
+                .map(|v| serde_json::from_slice(&v))
+                .transpose()
+                .map_err(abort)?
+                .unwrap_or_default();
             let mut positions: BTreeMap<&str, u64> = BTreeMap::new();
             let mut recorded = Vec::with_capacity(batch.len());
             let mut quality: BTreeMap<String, Quality> = BTreeMap::new();
@@ -303,7 +307,8 @@ impl Store {
                         }
                         Settled::Mined(old) => {
                             counters.mined -= 1;
-                            quality_entry(&mut quality, meta, &old.provenance.spec.model)?.remove(&protocol::output::ground(old));
+                            quality_entry(&mut quality, meta, &old.provenance.spec.model)?
+                                .remove(&protocol::output::ground(old));
                         }
                     }
                     if !previous.of_spec(current) {

@@ -134,8 +134,15 @@ async fn bench_server() -> anyhow::Result<(NatsServer, jetstream::Context)> {
 async fn dispatch(tasks: u64) -> anyhow::Result<()> {
     let (server, js) = bench_server().await?;
     // Instant answers: 1 output token, no prompt time, more slots than calls.
-    let capacity =
-        Capacity { slots: 1024, max_queue: 1024, tokens_per_s: 1e9, output_tokens: 1, prompt_ms: 0, scaling: 1.0, load_ms: 0 };
+    let capacity = Capacity {
+        slots: 1024,
+        max_queue: 1024,
+        tokens_per_s: 1e9,
+        output_tokens: 1,
+        prompt_ms: 0,
+        scaling: 1.0,
+        load_ms: 0,
+    };
     let llm = FakeLlm::start(&[MODEL], capacity).await;
     let scratch = tempfile::tempdir()?;
 
@@ -440,16 +447,7 @@ async fn real(url: &str, bench_json: &str, segments: u64) -> anyhow::Result<()> 
     let mut worker = mining.worker(
         "auto",
         url,
-        &[
-            "--api",
-            "openai",
-            "--concurrency",
-            "auto",
-            "--max-concurrency",
-            "8",
-            "--metrics-addr",
-            &metrics_addr,
-        ],
+        &["--api", "openai", "--concurrency", "auto", "--max-concurrency", "8", "--metrics-addr", &metrics_addr],
     );
     let settled = || async { mining.messages(streams::RESULTS).await + mining.messages(streams::FAILED).await };
     while settled().await < segments / 2 {
