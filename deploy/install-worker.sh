@@ -55,11 +55,13 @@ fill "$here/launchd/$label.plist" "$plist" \
   WORKER_BIN="$worker_bin" DATA_DIR="$data_dir" LOG_DIR="$LOG_DIR" NATS_URL="$nats" NATS_USER="$user" \
   NATS_PASSWORD="$password" LLM_URL="$llm" EXTRA_ARGS_XML="$extra_xml"
 reload_agent "$label" "$plist"
+shown_model=$model
+[ -n "$shown_model" ] || shown_model="the run's mining spec"
 
 cat <<DONE
 installed $label (plist: $plist, mode 600: it holds the NATS password)
   worker:  $worker_bin
-  NATS:    $nats as $user; LLM: $llm; model: ${model:-the run's mining spec}
+  NATS:    $nats as $user; LLM: $llm; model: $shown_model
   logs:    tail -f "$LOG_DIR/worker.log"
   state:   launchctl print gui/$(id -u)/$label
   remove:  deploy/uninstall-worker.sh

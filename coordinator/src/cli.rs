@@ -51,6 +51,10 @@ pub enum Command {
     Respec {
         #[command(flatten)]
         nats: NatsArgs,
+        /// Say what would change and how many settled segments would be mined
+        /// again; record and queue nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten, next_help_heading = "Mining spec")]
         mining: worker::cli::MiningFlags,
     },
@@ -215,28 +219,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Respec { nats, mining } => {
+        Command::Respec { nats, dry_run, mining } => {
             let local = worker::spec::LocalMining::from_flags(&mining)?;
             let js = nats::connect(&nats).await?;
             let store = open_store(&cli.data_dir)?;
-            let done = crate::spec::respec(&js, &store, &local).await?;
+            let done = crate::spec::respec(&js, &store, &local, dry_run).await?;
             let changes = worker::spec::differences(&done.before, &done.after);
+            let (is, queued) = if dry_run { ("would be", "would be queued again") } else { ("is now", "queued again") };
             if changes.is_empty() {
                 println!("the run's mining spec is unchanged: {}", done.after.summary());
             } else {
-                println!("the run's mining spec is now {}", done.after.summary());
+                println!("the run's mining spec {is} {}", done.after.summary());
                 for (setting, was, now) in changes {
                     println!("    {setting}: {was} → {now}");
                 }
-                println!("every worker picks it up within {} s (no restart needed)", worker::SPEC_POLL.as_secs());
+                if !dry_run {
+                    println!("every worker picks it up within {} s (no restart needed)", worker::SPEC_POLL.as_secs());
+                }
             }
             println!(
-                "queued again {} settled segment(s) of another spec ({} of them were still queued); their \
-                 outcomes stay in the output until the new ones replace them. `coordinator status` shows the \
-                 progress against this spec",
+                "{queued}: {} settled segment(s) of another spec ({} of them were still queued); their outcomes \
+                 stay in the output until the new ones replace them. `coordinator status` shows the progress \
+                 against the spec",
                 done.requeued + done.already_queued,
                 done.already_queued
             );
+            if dry_run {
+                println!("dry run: nothing was recorded or queued");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Failed { out, json } => {

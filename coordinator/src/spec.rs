@@ -97,7 +97,7 @@ impl Keeper {
     }
 }
 
-/// What `respec` did.
+/// What `respec` did (or, with `--dry-run`, would do).
 #[derive(Debug)]
 pub struct Respecced {
     pub before: RunSpec,
@@ -113,7 +113,12 @@ pub struct Respecced {
 /// outcome is of another spec queued again. Their outcomes stay in the output
 /// until the new ones replace them. Also the way to queue again segments a
 /// worker mined with other settings (run it with no flag).
-pub async fn respec(js: &jetstream::Context, store: &Store, local: &LocalMining) -> anyhow::Result<Respecced> {
+pub async fn respec(
+    js: &jetstream::Context,
+    store: &Store,
+    local: &LocalMining,
+    dry_run: bool,
+) -> anyhow::Result<Respecced> {
     let before = match fetch(js).await? {
         Some(spec) => spec,
         None => store
@@ -121,6 +126,12 @@ pub async fn respec(js: &jetstream::Context, store: &Store, local: &LocalMining)
             .context("no mining spec is recorded for this run: `coordinator enqueue CORPUS` records the first")?,
     };
     let mut after = local.over(&before);
+    if dry_run {
+        let scan = store.clone();
+        let next = after.mining_spec();
+        let (superseded, _) = tokio::task::spawn_blocking(move || scan.not_of_spec(&next)).await??;
+        return Ok(Respecced { before, after, requeued: superseded.total(), already_queued: 0 });
+    }
     if !mining_spec::differences(&before, &after).is_empty() {
         after.revision = before.revision + 1;
         after.set_by = set_by("respec");
@@ -151,10 +162,15 @@ pub async fn requeue(js: &jetstream::Context, store: &Store, tasks: Vec<Task>) -
         }
         Ok(())
     };
-    for mut task in tasks {
-        task.generation = store.bump_generation(&task.segment.key())?;
-        for (_, acked) in publisher.publish(0, &OutgoingTask::encode(&task)?).await? {
-            count(acked)?;
+    // One write of an episode's segment list per episode (the outcomes come in episode order).
+    for mut episode in tasks.chunk_by(|a, b| a.segment.episode == b.segment.episode).map(<[Task]>::to_vec) {
+        let indices: Vec<u32> = episode.iter().map(|task| task.segment.index).collect();
+        let generations = store.bump_generations(&episode[0].segment.episode, &indices)?;
+        for (task, generation) in episode.iter_mut().zip(generations) {
+            task.generation = generation;
+            for (_, acked) in publisher.publish(0, &OutgoingTask::encode(task)?).await? {
+                count(acked)?;
+            }
         }
     }
     while let Some((_, acked)) = publisher.next_ack().await {

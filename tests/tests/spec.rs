@@ -178,6 +178,15 @@ async fn respec_requeues_what_the_old_prompt_mined_and_it_is_mined_once_more() {
 
     let new_prompt = mining.scratch.path().join("new-prompt.txt");
     std::fs::write(&new_prompt, "Mine the claims, and only what is said.").unwrap();
+    let dry = mining
+        .coordinator()
+        .args(["respec", "--dry-run", "--nats", &mining.server.url(), "--prompt"])
+        .arg(&new_prompt)
+        .output()
+        .unwrap();
+    let dry = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.contains(&format!("would be queued again: {segments} settled segment(s)")), "{dry}");
+    assert_eq!(status(&mining)["spec"]["revision"], 1, "a dry run records nothing");
     let respec = mining
         .coordinator()
         .args(["respec", "--nats", &mining.server.url(), "--prompt"])
@@ -186,7 +195,7 @@ async fn respec_requeues_what_the_old_prompt_mined_and_it_is_mined_once_more() {
         .unwrap();
     let said = String::from_utf8_lossy(&respec.stdout);
     assert!(respec.status.success(), "respec: {said}{}", String::from_utf8_lossy(&respec.stderr));
-    assert!(said.contains(&format!("queued again {segments} settled segment(s)")), "{said}");
+    assert!(said.contains(&format!("queued again: {segments} settled segment(s)")), "{said}");
     assert!(said.contains("prompt: "), "says what changed: {said}");
     let after = status(&mining);
     assert_eq!(after["spec"]["revision"], 2);

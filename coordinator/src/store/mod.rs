@@ -224,13 +224,23 @@ impl Store {
 
     /// Bumps a segment's generation (its task gets a fresh message id) and returns it.
     pub fn bump_generation(&self, key: &protocol::SegmentKey) -> anyhow::Result<u32> {
-        let mut segments: Vec<SegmentRecord> = self.segments(&key.episode)?.into_iter().map(|(_, r)| r).collect();
-        let record = segments.get_mut(key.index as usize).context("no such segment")?;
-        record.generation += 1;
-        let generation = record.generation;
+        let bumped = self.bump_generations(&key.episode, &[key.index])?;
+        bumped.first().copied().context("no such segment")
+    }
+
+    /// [`Self::bump_generation`] for several segments of one episode, in one
+    /// write of its segment list; the new generations in the order given.
+    pub fn bump_generations(&self, episode: &EpisodeId, indices: &[u32]) -> anyhow::Result<Vec<u32>> {
+        let mut segments: Vec<SegmentRecord> = self.segments(episode)?.into_iter().map(|(_, r)| r).collect();
+        let mut generations = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let record = segments.get_mut(index as usize).with_context(|| format!("no segment {episode}#{index}"))?;
+            record.generation += 1;
+            generations.push(record.generation);
+        }
         let bytes: Vec<u8> = segments.iter().flat_map(|s| s.to_bytes()).collect();
-        self.segments.insert(key.episode.as_str(), bytes)?;
-        Ok(generation)
+        self.segments.insert(episode.as_str(), bytes)?;
+        Ok(generations)
     }
 
     /// The run's mining spec as `enqueue` or `respec` last set it here (the

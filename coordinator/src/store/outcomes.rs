@@ -372,6 +372,13 @@ impl Store {
     /// Every outcome not of `current`, counted afresh (a `respec`): their
     /// tasks, to be queued again. One pass over the outcomes.
     pub fn recount_superseded(&self, current: &MiningSpec) -> anyhow::Result<Vec<protocol::Task>> {
+        let (superseded, tasks) = self.not_of_spec(current)?;
+        self.meta.insert(SUPERSEDED, serde_json::to_vec(&superseded)?)?;
+        Ok(tasks)
+    }
+
+    /// The outcomes not of `current`, counted, and their tasks (nothing written).
+    pub fn not_of_spec(&self, current: &MiningSpec) -> anyhow::Result<(Superseded, Vec<protocol::Task>)> {
         let mut superseded = Superseded::default();
         let mut tasks = Vec::new();
         for value in self.outcomes.iter().values() {
@@ -381,8 +388,7 @@ impl Store {
                 tasks.push(settled.task().clone());
             }
         }
-        self.meta.insert(SUPERSEDED, serde_json::to_vec(&superseded)?)?;
-        Ok(tasks)
+        Ok((superseded, tasks))
     }
 
     /// The last sequence of `stream` whose messages are all applied (0: none yet).

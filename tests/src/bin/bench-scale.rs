@@ -1,7 +1,8 @@
 //! The whole pipeline at the users' size (issue 19), one process of each on
 //! this machine: `coordinator enqueue` of a generated Whisper JSON corpus,
 //! one `worker` (`--concurrency 64`) against a fake LLM that answers at once,
-//! one `coordinator collect --follow`, then `status` and `export --jsonl`.
+//! one `coordinator collect --follow`, then `status`, `export --jsonl` and
+//! `respec` with a new prompt (what re-queuing the whole run costs).
 //! One segment in a thousand is poisoned (the fake answers it with invalid
 //! JSON every time), so failures go through the whole path too.
 //!
@@ -134,6 +135,29 @@ async fn main() -> anyhow::Result<()> {
     let export_s = export.elapsed().as_secs_f64();
     let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&export_path)?)).count();
 
+    // 5. respec: what changing the prompt of a settled run costs before any re-mining
+    let new_prompt = scratch.path().join("new-prompt.txt");
+    std::fs::write(&new_prompt, "Mine the claims only.")?;
+    let respec = |dry_run: bool| -> anyhow::Result<(f64, f64, String)> {
+        let mut command = coordinator();
+        command.args(["respec", "--nats", &server.url(), "--prompt"]).arg(&new_prompt);
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        let started = Instant::now();
+        let child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let rss = PeakRss::watch(child.id());
+        let output = child.wait_with_output()?;
+        anyhow::ensure!(output.status.success(), "respec failed");
+        let said = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_owned();
+        Ok((started.elapsed().as_secs_f64(), rss.stop(), said))
+    };
+    let (dry_s, dry_mb, _) = respec(true)?;
+    let (respec_s, respec_mb, _) = respec(false)?;
+    let (respecced, _) = status_json(coordinator())?;
+    let requeued = respecced["segments"]["superseded"].as_u64().unwrap_or(0);
+    let queued_now = messages(streams::TASKS).await?;
+
     let failed = status["segments"]["failed"].as_u64().unwrap_or(0);
     let rate = |n: u64, s: f64| n as f64 / s.max(1e-9);
     println!("  stage                 wall s      rate/s   peak RSS");
@@ -150,6 +174,14 @@ async fn main() -> anyhow::Result<()> {
         "  export --jsonl      {export_s:>8.1}  {:>10.0}   {:>5.0} MB  ({lines} lines)",
         rate(lines as u64, export_s),
         export_rss.stop()
+    );
+    println!(
+        "  respec --dry-run    {dry_s:>8.1}  {:>10.0}   {dry_mb:>5.0} MB  (counts what a new prompt re-mines)",
+        rate(total, dry_s)
+    );
+    println!(
+        "  respec --prompt     {respec_s:>8.1}  {:>10.0}   {respec_mb:>5.0} MB  ({requeued} superseded, {queued_now} tasks queued again)",
+        rate(total, respec_s)
     );
     println!(
         "  whole pipeline      {pipeline_s:>8.1}  {:>10.0}              (enqueue to the last episode file)",
