@@ -72,7 +72,7 @@ impl Keeper {
         let mut next = self.spec.clone();
         next.longest_user_chars = chars;
         if next.num_ctx_fixed {
-            let needed = mining_spec::Mining::new(next.clone()).context_needed(&"x".repeat(chars as usize));
+            let needed = mining_spec::context_needed(&next, chars);
             if needed > next.num_ctx {
                 self.too_long = (self.too_long.0 + 1, self.too_long.1.max(needed));
                 return Ok(());
@@ -127,9 +127,8 @@ pub async fn respec(
     };
     let mut after = local.over(&before);
     if dry_run {
-        let scan = store.clone();
-        let next = after.mining_spec();
-        let (superseded, _) = tokio::task::spawn_blocking(move || scan.not_of_spec(&next)).await??;
+        let (scan, next) = (store.clone(), after.mining_spec());
+        let superseded = tokio::task::spawn_blocking(move || scan.not_of_spec(&next, |_| Ok(()))).await??;
         return Ok(Respecced { before, after, requeued: superseded.total(), already_queued: 0 });
     }
     if !mining_spec::differences(&before, &after).is_empty() {
@@ -139,44 +138,72 @@ pub async fn respec(
         mining_spec::record(js, &after, replicas(js).await).await?;
     }
     store.set_spec(&after)?;
-    let scan = store.clone();
-    let current = after.mining_spec();
-    let tasks = tokio::task::spawn_blocking(move || scan.recount_superseded(&current)).await??;
-    let (requeued, already_queued) = requeue(js, store, tasks).await?;
+    // The store is read on a blocking thread, an episode at a time, while the tasks go out.
+    let (episodes, mut received) = tokio::sync::mpsc::channel::<Vec<Task>>(EPISODES_AHEAD);
+    let (scan, current) = (store.clone(), after.mining_spec());
+    let scanning = tokio::task::spawn_blocking(move || {
+        scan.recount_superseded(&current, |tasks| {
+            episodes.blocking_send(tasks).map_err(|_| anyhow::anyhow!("queuing again stopped"))
+        })
+    });
+    let mut requeue = Requeue::new(js);
+    while let Some(tasks) = received.recv().await {
+        requeue.episode(store, tasks).await?;
+    }
+    scanning.await??;
+    let (requeued, already_queued) = requeue.finish().await?;
     store.flush().await?;
     Ok(Respecced { before, after, requeued, already_queued })
 }
 
-/// Puts `tasks` back on the queue, each with a new generation (a fresh
-/// message id); one still queued stays as it is. Returns (queued, already queued).
-pub async fn requeue(js: &jetstream::Context, store: &Store, tasks: Vec<Task>) -> anyhow::Result<(u64, u64)> {
-    let mut publisher = Publisher::new(js.clone());
-    let (mut queued, mut already) = (0, 0);
-    let mut count = |acked: Acked| -> anyhow::Result<()> {
+/// Episodes read ahead of the publisher while queuing again.
+const EPISODES_AHEAD: usize = 16;
+
+/// Puts tasks back on the queue, each with a new generation (a fresh message
+/// id); one still queued stays as it is.
+pub struct Requeue {
+    publisher: Publisher,
+    queued: u64,
+    already: u64,
+}
+
+impl Requeue {
+    pub fn new(js: &jetstream::Context) -> Self {
+        Self { publisher: Publisher::new(js.clone()), queued: 0, already: 0 }
+    }
+
+    /// Queues again `tasks`, all of one episode (one write of its generations).
+    pub async fn episode(&mut self, store: &Store, mut tasks: Vec<Task>) -> anyhow::Result<()> {
+        let Some(first) = tasks.first() else { return Ok(()) };
+        let indices: Vec<u32> = tasks.iter().map(|task| task.segment.index).collect();
+        let generations = store.bump_generations(&first.segment.episode.clone(), &indices)?;
+        for (task, generation) in tasks.iter_mut().zip(generations) {
+            task.generation = generation;
+            for (_, acked) in self.publisher.publish(0, &OutgoingTask::encode(task)?).await? {
+                self.count(acked)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every PubAck; returns (queued, already queued).
+    pub async fn finish(mut self) -> anyhow::Result<(u64, u64)> {
+        while let Some((_, acked)) = self.publisher.next_ack().await {
+            self.count(acked)?;
+        }
+        Ok((self.queued, self.already))
+    }
+
+    fn count(&mut self, acked: Acked) -> anyhow::Result<()> {
         match acked {
-            Acked::Stored => queued += 1,
-            Acked::AlreadyQueued => already += 1,
+            Acked::Stored => self.queued += 1,
+            Acked::AlreadyQueued => self.already += 1,
             Acked::Refused(why) => {
                 anyhow::bail!("the server refused a task queued again: {why}; run the command again")
             }
         }
         Ok(())
-    };
-    // One write of an episode's segment list per episode (the outcomes come in episode order).
-    for mut episode in tasks.chunk_by(|a, b| a.segment.episode == b.segment.episode).map(<[Task]>::to_vec) {
-        let indices: Vec<u32> = episode.iter().map(|task| task.segment.index).collect();
-        let generations = store.bump_generations(&episode[0].segment.episode, &indices)?;
-        for (task, generation) in episode.iter_mut().zip(generations) {
-            task.generation = generation;
-            for (_, acked) in publisher.publish(0, &OutgoingTask::encode(task)?).await? {
-                count(acked)?;
-            }
-        }
     }
-    while let Some((_, acked)) = publisher.next_ack().await {
-        count(acked)?;
-    }
-    Ok((queued, already))
 }
 
 async fn fetch(js: &jetstream::Context) -> anyhow::Result<Option<RunSpec>> {

@@ -177,8 +177,14 @@ pub fn size_context(spec: &mut RunSpec) {
     if spec.num_ctx_fixed {
         return;
     }
+    spec.num_ctx = context_needed(spec, spec.longest_user_chars.max(MIN_USER_CHARS));
+}
+
+/// The context `spec`'s prompt, schema and output cap need beside a user
+/// message of `user_chars` characters (see `prompt::context_for`).
+pub fn context_needed(spec: &RunSpec, user_chars: u32) -> u32 {
     let fixed = spec.instructions.len() + spec.schema.to_string().len();
-    spec.num_ctx = prompt::context_for(fixed, spec.longest_user_chars.max(MIN_USER_CHARS) as usize, spec.num_predict);
+    prompt::context_for(fixed, user_chars as usize, spec.num_predict)
 }
 
 /// The spec a worker session mines with: the prompt encoded once, the

@@ -286,7 +286,11 @@ async fn apply(
         // Mined with settings other than the run's (a worker in the middle of a
         // call when the spec changed, or one of an older version): kept, and
         // queued again to be mined with the run's spec.
-        let (queued, _) = crate::spec::requeue(js, store, off_spec).await?;
+        let mut requeue = crate::spec::Requeue::new(js);
+        for episode in off_spec.chunk_by(|a, b| a.segment.episode == b.segment.episode) {
+            requeue.episode(store, episode.to_vec()).await?;
+        }
+        let (queued, _) = requeue.finish().await?;
         if queued > 0 {
             tracing::info!("{queued} segment(s) settled with another mining spec than the run's: queued again");
         }

@@ -369,26 +369,44 @@ impl Store {
         Ok((counters.mined.saturating_sub(superseded.mined), counters.failed.saturating_sub(superseded.failed)))
     }
 
-    /// Every outcome not of `current`, counted afresh (a `respec`): their
-    /// tasks, to be queued again. One pass over the outcomes.
-    pub fn recount_superseded(&self, current: &MiningSpec) -> anyhow::Result<Vec<protocol::Task>> {
-        let (superseded, tasks) = self.not_of_spec(current)?;
+    /// Every outcome not of `current`, counted afresh and kept as the
+    /// superseded figures (a `respec`); their tasks handed to `each`, one
+    /// episode at a time (memory stays flat at 840k segments).
+    pub fn recount_superseded(
+        &self,
+        current: &MiningSpec,
+        each: impl FnMut(Vec<protocol::Task>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Superseded> {
+        let superseded = self.not_of_spec(current, each)?;
         self.meta.insert(SUPERSEDED, serde_json::to_vec(&superseded)?)?;
-        Ok(tasks)
+        Ok(superseded)
     }
 
-    /// The outcomes not of `current`, counted, and their tasks (nothing written).
-    pub fn not_of_spec(&self, current: &MiningSpec) -> anyhow::Result<(Superseded, Vec<protocol::Task>)> {
+    /// The outcomes not of `current`, counted, their tasks handed to `each`
+    /// an episode at a time (nothing written). One pass over the outcomes.
+    pub fn not_of_spec(
+        &self,
+        current: &MiningSpec,
+        mut each: impl FnMut(Vec<protocol::Task>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Superseded> {
         let mut superseded = Superseded::default();
-        let mut tasks = Vec::new();
+        let mut episode: Vec<protocol::Task> = Vec::new();
         for value in self.outcomes.iter().values() {
             let settled: Settled = codec::decode(&value?).context("corrupt outcome")?;
-            if !settled.of_spec(Some(current)) {
-                superseded.count(&settled, 1);
-                tasks.push(settled.task().clone());
+            if settled.of_spec(Some(current)) {
+                continue;
             }
+            superseded.count(&settled, 1);
+            let task = settled.task();
+            if episode.first().is_some_and(|first| first.segment.episode != task.segment.episode) {
+                each(std::mem::take(&mut episode))?;
+            }
+            episode.push(task.clone());
         }
-        Ok((superseded, tasks))
+        if !episode.is_empty() {
+            each(episode)?;
+        }
+        Ok(superseded)
     }
 
     /// The last sequence of `stream` whose messages are all applied (0: none yet).

@@ -67,6 +67,7 @@ struct Shared {
     /// This session (one revision of the run's spec): cancelled when a
     /// handler finds that the spec moved on.
     session: CancellationToken,
+    spec_check: super::spec_check::SpecCheck,
 }
 
 pub async fn run(
@@ -84,6 +85,7 @@ pub async fn run(
         .create_consumer(streams::workers_consumer(settings.ack_wait))
         .await
         .context("cannot create the workers' consumer")?;
+    let spec_check = super::spec_check::SpecCheck::new(js.clone(), miner.mining.spec.revision);
     let shared = Arc::new(Shared {
         miner,
         js,
@@ -97,6 +99,7 @@ pub async fn run(
         hard_stop: CancellationToken::new(),
         settled: tokio::sync::Notify::new(),
         session: cancel.clone(),
+        spec_check,
     });
     let tracker = TaskTracker::new();
     // Ends with the pull loop, whatever ends it, so the drain below waits only for handlers.
@@ -384,11 +387,7 @@ async fn spec_moved_on(shared: &Shared) -> bool {
     if shared.session.is_cancelled() {
         return true;
     }
-    let revision = shared.miner.mining.spec.revision;
-    let moved_on = match crate::spec::fetch(&shared.js).await {
-        Ok(Some(latest)) => latest.revision != revision,
-        Ok(None) | Err(_) => false,
-    };
+    let moved_on = shared.spec_check.moved_on().await;
     if moved_on {
         tracing::info!("the run's mining spec changed: this task goes back to be mined with it");
         shared.session.cancel();

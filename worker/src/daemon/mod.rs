@@ -1,14 +1,16 @@
 //! The daemon half: [`run`] reads the run's mining spec (and refuses to pull
 //! while this worker's own flags disagree with it), wires the pieces and
-//! hands them to the consume loop, one session per spec revision; [`mine`] is the step (one task → one outcome), [`consume`] the loop
-//! around it (pulls, heartbeats, settles, drains), [`outbox`] the results not
-//! yet confirmed published, [`retry`] and [`limits`] its waits and caps.
+//! hands them to the consume loop, one session per spec revision; [`mine`]
+//! is the step (one task → one outcome), [`consume`] the loop around it (pulls, heartbeats, settles, drains), [`outbox`] the results not
+//! yet confirmed published, [`retry`] and [`limits`] its waits and caps,
+//! `spec_check` whether the run's spec moved on under a session.
 
 pub mod consume;
 mod limits;
 pub mod mine;
 pub mod outbox;
 mod retry;
+mod spec_check;
 
 use crate::observe::{liveness, metrics, Counters};
 use crate::settings::Settings;
@@ -67,7 +69,11 @@ async fn spec_to_mine_with(
     cancel: &CancellationToken,
 ) -> Option<Mining> {
     let mut said = String::new();
-    let mut outage = runtime::Outage::new("reading the run's mining spec");
+    // Also what an older nats-server config looks like: its worker user may not read the spec.
+    let mut outage = runtime::Outage::new(
+        "reading the run's mining spec; if NATS otherwise answers, the worker's NATS user may lack the right \
+         to read it: update the server's config from deploy/nats/users.conf and reload it",
+    );
     let beat_stop = CancellationToken::new();
     let _stop_beat = beat_stop.clone().drop_guard();
     let mut beating = false;
