@@ -3,7 +3,7 @@
 //! the server's dedup does not swallow them).
 
 use crate::collect::output;
-use crate::enqueue::publish::{Acked, OutgoingTask, Publisher};
+use crate::publish::{Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use async_nats::jetstream;
 use std::path::Path;

@@ -10,8 +10,9 @@
 //! ## Layout
 //! - [`cli`]: arguments and dispatch; `main.rs` only sets up logging and calls it.
 //! - [`enqueue`]: the corpus half: `prepare` (one episode's files → tasks,
-//!   given the store), `publish` (bounded PubAcks), `reconcile` (segments the
-//!   server lost), `report` and `progress` (what the user sees).
+//!   given the store), `reconcile` (segments the server lost), `report` and
+//!   `progress` (what the user sees); [`publish`]: tasks out with bounded
+//!   PubAcks (enqueue, `retry-failed`, `respec`, the collector's re-queues).
 //! - [`collect`]: the results half: RESULTS/FAILED/advisories → store, and
 //!   `output` (the episode files and the JSONL export, as `protocol::output` types).
 //! - [`store`]: the sled checkpoint (the only module that names sled).
@@ -32,6 +33,7 @@ mod enqueue;
 mod failures;
 mod nats;
 mod nats_users;
+mod publish;
 mod run;
 mod spec;
 mod status;

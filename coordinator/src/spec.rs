@@ -7,7 +7,7 @@
 //! queues again what was settled under the old one. NATS holds the copy the
 //! workers read; the store the copy the collector judges outcomes by.
 
-use crate::enqueue::publish::{Acked, OutgoingTask, Publisher};
+use crate::publish::{Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use anyhow::Context;
 use async_nats::jetstream;

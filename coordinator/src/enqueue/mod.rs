@@ -10,22 +10,22 @@
 //! `reconcile`) are published again.
 //!
 //! Parts: [`prepare`] (one episode's files → the tasks to publish, given the
-//! store), [`publish`] (bounded in-flight publishing, PubAck classification),
+//! store), `crate::publish` (bounded in-flight publishing, PubAck
+//! classification, shared with `retry-failed` and `respec`),
 //! [`reconcile`] (segments the server lost), [`report`] (the summary printed
 //! at the end), [`progress`] (the bar).
 
 pub mod prepare;
 mod progress;
-pub mod publish;
 mod reconcile;
 pub mod report;
 
+use crate::publish::{Acked, Publisher};
 use crate::store::Store;
 use anyhow::Context;
 use async_nats::jetstream;
 use prepare::{Outcome, Prepared};
 use progress::Progress;
-use publish::{Acked, Publisher};
 use report::Summary;
 use std::collections::HashMap;
 use std::path::PathBuf;

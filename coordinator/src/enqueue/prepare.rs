@@ -2,7 +2,7 @@
 //! to another format when the preferred file is unreadable), segment, and
 //! compare with what the store says was enqueued before.
 
-use super::publish::OutgoingTask;
+use crate::publish::OutgoingTask;
 use crate::store::{EpisodeRecord, SegmentRecord, Store};
 use protocol::{EpisodeId, Task};
 use std::path::{Path, PathBuf};

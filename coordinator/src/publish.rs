@@ -1,4 +1,5 @@
-//! Publishing tasks with a bounded number of PubAcks in flight.
+//! Publishing tasks with a bounded number of PubAcks in flight (`enqueue`,
+//! `retry-failed`, `respec` and the collector's re-queues).
 //!
 //! Each task goes to its own subject with `Nats-Msg-Id` (dedup) and
 //! `Nats-Expected-Last-Subject-Sequence: 0` (insert only if nothing is queued
