@@ -9,6 +9,8 @@
 //! - [`timestamp`]: milliseconds ⇄ `HH:MM:SS` and the timestamp spellings transcripts use.
 //! - [`task`]: [`Segment`] and [`Task`], the unit of work one worker mines.
 //! - [`result`]: [`SegmentResult`], [`FailureRecord`], [`WorkKey`]: what workers publish.
+//! - [`sentences`]: a segment's numbered sentences with times from its cue marks
+//!   (the groundwork of compact answers).
 //! - [`spec`]: [`spec::RunSpec`], the run's one mining spec (model, prompt, schema,
 //!   options, context size) that the coordinator records and every worker mines with.
 //! - [`subjects`]: subject names for tasks, results and dead letters.
@@ -29,6 +31,7 @@ pub mod ids;
 pub mod liveness;
 pub mod output;
 pub mod result;
+pub mod sentences;
 pub mod spec;
 pub mod streams;
 pub mod subjects;

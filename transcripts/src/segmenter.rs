@@ -6,8 +6,11 @@
 //! longer than the target is first split at sentence ends (at word boundaries
 //! when one sentence is itself too long), its time shared out by word count.
 //! Speaker changes inside a segment are written as `\nName: ` in its text.
+//! Where each cue begins in a segment's text is kept as its cue marks
+//! ([`segment_timed`]), so a sentence's times can come from the cues it spans.
 
 use crate::transcript::Cue;
+use protocol::sentences::CueMark;
 use protocol::{EpisodeId, Segment};
 
 /// A stretch of speech by one speaker inside a segment.
@@ -15,6 +18,8 @@ use protocol::{EpisodeId, Segment};
 pub struct Piece {
     pub speaker: Option<String>,
     pub text: String,
+    /// Each cue in it: (byte offset in `text`, start ms, end ms).
+    pub cues: Vec<(usize, u64, u64)>,
 }
 
 /// A segment before it gets its episode id and index.
@@ -28,17 +33,27 @@ pub struct Draft {
 
 /// Cuts `cues` into segments of about `target_ms`.
 pub fn segment(episode: &EpisodeId, cues: &[Cue], target_ms: u64) -> Vec<Segment> {
+    segment_timed(episode, cues, target_ms).into_iter().map(|(segment, _)| segment).collect()
+}
+
+/// [`segment`], with each segment's cue marks: where each cue begins in its
+/// text, and the cue's times.
+pub fn segment_timed(episode: &EpisodeId, cues: &[Cue], target_ms: u64) -> Vec<(Segment, Vec<CueMark>)> {
     drafts(cues, target_ms)
         .into_iter()
         .enumerate()
-        .map(|(index, draft)| Segment {
-            episode: episode.clone(),
-            index: index as u32,
-            t0_ms: draft.start_ms,
-            t1_ms: draft.end_ms,
-            speaker: draft.pieces[0].speaker.clone(),
-            text: render(&draft.pieces),
-            times_estimated: draft.estimated,
+        .map(|(index, draft)| {
+            let (text, marks) = render_marked(&draft.pieces);
+            let segment = Segment {
+                episode: episode.clone(),
+                index: index as u32,
+                t0_ms: draft.start_ms,
+                t1_ms: draft.end_ms,
+                speaker: draft.pieces[0].speaker.clone(),
+                text,
+                times_estimated: draft.estimated,
+            };
+            (segment, marks)
         })
         .collect()
 }
@@ -84,15 +99,26 @@ fn add_cue(out: &mut Vec<Draft>, current: &mut Option<Draft>, cue: &Cue, target_
     match draft.pieces.last_mut() {
         Some(last) if last.speaker == cue.speaker => {
             last.text.push(' ');
+            last.cues.push((last.text.len(), cue.start_ms, cue.end_ms));
             last.text.push_str(&cue.text);
         }
-        _ => draft.pieces.push(Piece { speaker: cue.speaker.clone(), text: cue.text.clone() }),
+        _ => draft.pieces.push(Piece {
+            speaker: cue.speaker.clone(),
+            text: cue.text.clone(),
+            cues: vec![(0, cue.start_ms, cue.end_ms)],
+        }),
     }
 }
 
 /// Joins pieces; a change of speaker starts a line with `Name: `.
 pub fn render(pieces: &[Piece]) -> String {
+    render_marked(pieces).0
+}
+
+/// [`render`], and where each cue begins in the text.
+fn render_marked(pieces: &[Piece]) -> (String, Vec<CueMark>) {
     let mut text = String::new();
+    let mut marks = Vec::new();
     for (i, piece) in pieces.iter().enumerate() {
         if i > 0 {
             text.push('\n');
@@ -101,9 +127,15 @@ pub fn render(pieces: &[Piece]) -> String {
                 text.push_str(": ");
             }
         }
+        let at = text.len();
+        marks.extend(piece.cues.iter().map(|&(offset, start_ms, end_ms)| CueMark {
+            at: (at + offset) as u32,
+            start_ms,
+            end_ms,
+        }));
         text.push_str(&piece.text);
     }
-    text
+    (text, marks)
 }
 
 /// Splits a cue longer than the target into parts of at most about the target.

@@ -186,3 +186,33 @@ fn markdown_without_timestamps_keeps_speakers() {
     assert!(transcript.cues.iter().any(|c| c.text.contains("$102M per employee") && !c.text.contains("**")));
     assert_segments_cover(&segments(&transcript), &transcript);
 }
+
+/// Every segment of every corpus file, cut into numbered sentences timed from
+/// its cues: the sentences hold the segment's words in order (speaker labels
+/// aside), and their times run forward inside the segment.
+#[test]
+fn every_segment_of_the_corpus_splits_into_timed_sentences() {
+    let scan = transcripts::corpus::scan(&corpus()).unwrap();
+    let mut sentences_seen = 0;
+    for relative in scan.episodes.iter().flat_map(|e| e.candidates.iter()) {
+        let (transcript, _) = read(relative.to_str().unwrap());
+        let timed = segmenter::segment_timed(&EpisodeId::parse("e").unwrap(), &transcript.cues, 30_000);
+        let labels = segment_words(&timed.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(), &transcript);
+        let mut words_of_sentences = Vec::new();
+        for (segment, marks) in &timed {
+            let sentences = protocol::sentences::sentences(segment, marks);
+            let mut last = segment.t0_ms;
+            for (i, sentence) in sentences.iter().enumerate() {
+                let at = format!("{} segment {} sentence {}", relative.display(), segment.index, sentence.number);
+                assert_eq!(sentence.number as usize, i + 1, "{at}");
+                assert!(sentence.t0_ms >= last && sentence.t0_ms <= sentence.t1_ms, "{at}: times run forward");
+                assert!(sentence.t1_ms <= segment.t1_ms, "{at}: inside the segment");
+                last = sentence.t0_ms;
+                words_of_sentences.extend(words(&sentence.text));
+            }
+            sentences_seen += sentences.len();
+        }
+        assert_eq!(words_of_sentences, labels, "{}: sentences hold every word once, in order", relative.display());
+    }
+    assert!(sentences_seen > 10_000, "{sentences_seen} sentences");
+}

@@ -93,3 +93,37 @@ fn a_long_cue_of_few_words_splits_word_by_word() {
     let texts: Vec<&str> = drafts.iter().map(|d| d.pieces[0].text.as_str()).collect();
     assert_eq!(texts, vec!["Two", "words."]);
 }
+
+#[test]
+fn cue_marks_give_a_sentence_spanning_two_cues_the_times_of_both() {
+    let episode = EpisodeId::parse("e").unwrap();
+    let cues = [
+        cue(10_000, 14_000, Some("Ada"), "We test models. They drift"),
+        cue(14_000, 20_000, Some("Ada"), "over a long time."),
+        cue(20_000, 24_000, Some("Bob"), "True."),
+    ];
+    let timed = segment_timed(&episode, &cues, 30_000);
+    assert_eq!(timed.len(), 1);
+    let (segment, marks) = &timed[0];
+    assert_eq!(segment, &segment_of(&episode, &cues), "the same segment as `segment` cuts");
+    let starts: Vec<&str> = marks.iter().map(|m| &segment.text[m.at as usize..]).collect();
+    assert!(starts[0].starts_with("We test") && starts[1].starts_with("over a") && starts[2].starts_with("True."));
+    let sentences = protocol::sentences::sentences(segment, marks);
+    let got: Vec<(&str, u64, u64, Option<&str>)> =
+        sentences.iter().map(|s| (s.text.as_str(), s.t0_ms, s.t1_ms, s.speaker.as_deref())).collect();
+    assert_eq!(
+        got,
+        [
+            // 3 of the first cue's 5 words: 10 s + 4 s × 3/5.
+            ("We test models.", 10_000, 12_400, Some("Ada")),
+            // From the 4th word of the first cue to the end of the second.
+            ("They drift over a long time.", 12_400, 20_000, Some("Ada")),
+            ("True.", 20_000, 24_000, Some("Bob")),
+        ]
+    );
+    assert!(sentences.iter().all(|s| !s.estimated));
+}
+
+fn segment_of(episode: &EpisodeId, cues: &[Cue]) -> Segment {
+    segment(episode, cues, 30_000).remove(0)
+}
