@@ -36,6 +36,9 @@ mod observe;
 mod settings;
 pub mod spec;
 
+/// Compact answers (groundwork of issue 16: built and tested, not yet a mode
+/// of the run's spec).
+pub use answer::compact;
 pub use daemon::outbox::{Outbox, OutboxFull};
 pub use daemon::{check_llm, run, Connections, SPEC_POLL};
 pub use settings::Settings;
