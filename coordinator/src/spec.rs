@@ -36,7 +36,7 @@ impl Keeper {
         command: &str,
     ) -> anyhow::Result<Self> {
         let replicas = replicas(js).await;
-        let spec = match fetch(js).await? {
+        let spec = match restore(js, store).await? {
             Some(current) => {
                 let differ = local.disagreements(&current);
                 anyhow::ensure!(
@@ -97,6 +97,19 @@ impl Keeper {
     }
 }
 
+/// The run's spec from NATS, else from the store, put back in NATS (a server
+/// that lost its store keeps no bucket: the run's spec returns, rather than
+/// one made from a command's defaults). `None`: no spec anywhere yet.
+pub async fn restore(js: &jetstream::Context, store: &Store) -> anyhow::Result<Option<RunSpec>> {
+    if let Some(spec) = fetch(js).await? {
+        return Ok(Some(spec));
+    }
+    let Some(kept) = store.spec()? else { return Ok(None) };
+    mining_spec::record(js, &kept, replicas(js).await).await?;
+    tracing::warn!("the NATS server had no mining spec: put back the run's from the store ({})", kept.summary());
+    Ok(Some(kept))
+}
+
 /// What `respec` did (or, with `--dry-run`, would do).
 #[derive(Debug)]
 pub struct Respecced {
@@ -119,7 +132,9 @@ pub async fn respec(
     local: &LocalMining,
     dry_run: bool,
 ) -> anyhow::Result<Respecced> {
-    let before = match fetch(js).await? {
+    let in_nats = fetch(js).await?;
+    let missing_in_nats = in_nats.is_none();
+    let before = match in_nats {
         Some(spec) => spec,
         None => store
             .spec()?
@@ -135,6 +150,8 @@ pub async fn respec(
         after.revision = before.revision + 1;
         after.set_by = set_by("respec");
         after.set_at_ms = runtime::clock::unix_now_ms();
+        mining_spec::record(js, &after, replicas(js).await).await?;
+    } else if missing_in_nats {
         mining_spec::record(js, &after, replicas(js).await).await?;
     }
     store.set_spec(&after)?;

@@ -257,3 +257,26 @@ async fn a_segment_that_does_not_fit_the_given_context_fails_with_its_reason() {
     }
     assert_eq!(llm.requests(), 0, "nothing was sent to be cut");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_lost_the_spec_gets_the_runs_back_not_the_defaults() {
+    let prompt = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(prompt.path(), "The run's own prompt.").unwrap();
+    let mining = Mining::enqueue_with(&[("a.srt", &srt(4))], &["--prompt", &prompt.path().to_string_lossy()]);
+    let before = status(&mining)["spec"].clone();
+    // The server loses its store (the bucket with it); the corpus is enqueued again without flags.
+    let js = async_nats::jetstream::new(async_nats::connect(mining.server.url()).await.unwrap());
+    js.delete_key_value(protocol::spec::BUCKET).await.unwrap();
+    let output = mining
+        .coordinator()
+        .args(["enqueue", "--nats", &mining.server.url()])
+        .arg(mining.corpus_path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("put back the run's from the store"));
+    let kv = js.get_key_value(protocol::spec::BUCKET).await.unwrap();
+    let restored = protocol::spec::RunSpec::decode(&kv.get(protocol::spec::KEY).await.unwrap().unwrap()).unwrap();
+    assert_eq!(restored.instructions, "The run's own prompt.", "not the default prompt");
+    assert_eq!(status(&mining)["spec"], before);
+}

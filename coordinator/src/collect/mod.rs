@@ -139,6 +139,8 @@ async fn collect_into(
             let _ = stream.delete_consumer(name).await;
         }
     }
+    // Workers of a server that lost the spec would mine with their own settings meanwhile.
+    crate::spec::restore(js, store).await?;
     let mut catching_up = CatchUp::measure(js, store, &STREAMS).await?;
     if catching_up.behind > 0 {
         tracing::warn!(
