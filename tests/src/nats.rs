@@ -50,6 +50,16 @@ impl NatsServer {
     pub fn start_with(options: NatsOptions) -> Self {
         let store = tempfile::tempdir().expect("temp store dir");
         let mut server = Self { child: None, port: free_port(), store, options, monitor_port: free_port() };
+        // A port found free can be taken by a parallel test before the server binds it: new ports, again.
+        for _ in 0..4 {
+            match server.try_spawn() {
+                Ok(()) => return server,
+                Err(log) if log.contains("address already in use") => {
+                    (server.port, server.monitor_port) = (free_port(), free_port());
+                }
+                Err(log) => panic!("{log}"),
+            }
+        }
         server.spawn();
         server
     }
@@ -89,6 +99,13 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("{log}");
+        }
+    }
+
+    /// Starts the process and waits for its port; `Err`: why it did not start.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let binary = std::env::var_os("NATS_SERVER").map(PathBuf::from).unwrap_or_else(|| "nats-server".into());
         let mut command = Command::new(&binary);
         match &self.options.config {
@@ -119,14 +136,16 @@ impl NatsServer {
         while TcpStream::connect((self.options.host.as_str(), self.port)).is_err() {
             let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || std::time::Instant::now() > deadline {
-                panic!(
+                self.kill();
+                return Err(format!(
                     "nats-server did not start ({}): {}",
                     exited.map_or("no answer in 10 s".to_owned(), |s| s.to_string()),
                     std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 }
 
