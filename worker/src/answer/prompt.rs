@@ -21,13 +21,12 @@ pub const DEFAULT_NUM_PREDICT: u32 = 1024;
 
 pub const DEFAULT_INSTRUCTIONS: &str = include_str!("miner.txt");
 
-/// The fixed part of every request and its hashes (part of the work key).
+/// The fixed part of every request, encoded once (its hashes, in the work
+/// key, are the run's spec's: `protocol::spec`).
 #[derive(Clone, Debug)]
 pub struct Prompt {
     pub instructions: String,
     pub schema: Value,
-    pub prompt_hash: String,
-    pub schema_hash: String,
     /// The instructions and the schema as JSON, encoded once: every request
     /// sends both (~25 KB with the default prompt) and copies them as they are.
     instructions_json: Box<RawValue>,
@@ -36,22 +35,16 @@ pub struct Prompt {
 
 impl Prompt {
     pub fn new(instructions: String, schema: Value) -> Self {
-        let prompt_hash = protocol::spec::prompt_hash(&instructions);
-        let schema_hash = protocol::spec::schema_hash(&schema);
         let schema_text = schema.to_string();
         let instructions_json =
             RawValue::from_string(Value::from(instructions.as_str()).to_string()).expect("a JSON string is valid JSON");
         let schema_json = RawValue::from_string(schema_text).expect("a JSON value is valid JSON");
-        Self { instructions, schema, prompt_hash, schema_hash, instructions_json, schema_json }
+        Self { instructions, schema, instructions_json, schema_json }
     }
 
     /// The request for one ask: the fixed parts first, then `user`.
     pub fn request<'a>(&'a self, user: &'a str, num_ctx: u32, seed: u64) -> ChatRequest<'a> {
         ChatRequest { instructions: &self.instructions_json, user, schema: &self.schema_json, num_ctx, seed }
-    }
-
-    pub fn default_miner() -> Self {
-        Self::new(DEFAULT_INSTRUCTIONS.to_owned(), default_schema())
     }
 
     /// The variable part: `SEGMENT TO ANALYZE:` and the segment as JSON

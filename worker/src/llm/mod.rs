@@ -28,20 +28,14 @@ pub enum Api {
     Openai,
 }
 
-/// Generation settings that shape answers (part of the work key).
+/// Generation settings that shape answers, from the run's spec (whose
+/// `protocol::spec::options_fingerprint` puts them in the work key).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Generation {
     pub num_predict: u32,
     pub temperature: f32,
     /// How long Ollama keeps the model loaded between requests.
     pub keep_alive: String,
-}
-
-impl Generation {
-    /// Canonical JSON of what changes answers (not keep-alive).
-    pub fn fingerprint(&self) -> String {
-        format!("{{\"num_predict\":{},\"temperature\":{}}}", self.num_predict, self.temperature)
-    }
 }
 
 /// One request: fixed instructions first, the segment last. The fixed parts
