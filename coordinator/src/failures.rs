@@ -3,9 +3,10 @@
 //! the server's dedup does not swallow them).
 
 use crate::collect::output;
-use crate::publish::{Acked, OutgoingTask, Publisher};
+use crate::publish::{cues_for, Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use async_nats::jetstream;
+use protocol::spec::AnswerMode;
 use std::path::Path;
 
 /// One line per failed segment: key, reason, attempts, where the raw output is.
@@ -37,6 +38,7 @@ pub fn list(store: &Store, out: &Path, json: bool) -> anyhow::Result<String> {
 /// Re-enqueues failures whose reason contains `reason` (all when `None`).
 pub async fn retry(js: &jetstream::Context, store: &Store, reason: Option<&str>) -> anyhow::Result<u64> {
     let mut publisher = Publisher::new(js.clone());
+    let answers = store.spec()?.map(|spec| spec.answers).unwrap_or_default();
     let mut retried = 0;
     for failure in store.failures()? {
         if reason.is_some_and(|r| !failure.reason.contains(r)) {
@@ -45,7 +47,11 @@ pub async fn retry(js: &jetstream::Context, store: &Store, reason: Option<&str>)
         let key = failure.task.segment.key();
         let mut task = failure.task.clone();
         task.generation = store.bump_generation(&key)?;
-        publisher.publish(0, &OutgoingTask::encode(&task)?).await?;
+        let cues = match answers {
+            AnswerMode::Full => Vec::new(),
+            AnswerMode::Compact => store.cue_marks(&key.episode)?,
+        };
+        publisher.publish(0, &OutgoingTask::encode(&task, cues_for(answers, &cues, key.index))?).await?;
         store.forget_failure(&key)?;
         retried += 1;
     }

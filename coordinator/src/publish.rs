@@ -8,6 +8,8 @@
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use futures::stream::{FuturesUnordered, StreamExt};
+use protocol::sentences::CueMark;
+use protocol::spec::AnswerMode;
 use protocol::Task;
 use std::future::Future;
 use std::pin::Pin;
@@ -37,18 +39,30 @@ pub struct OutgoingTask {
 }
 
 impl OutgoingTask {
-    pub fn encode(task: &Task) -> Result<Self, protocol::codec::CodecError> {
+    /// `cues`: the segment's cue marks, given in a compact-answer run only
+    /// (see [`cues_for`]).
+    pub fn encode(task: &Task, cues: Option<&[CueMark]>) -> Result<Self, protocol::codec::CodecError> {
         Ok(Self {
             subject: protocol::subjects::task(&task.segment.key()),
             message_id: Some(task.message_id()),
-            payload: protocol::codec::encode(task)?.into(),
+            payload: protocol::task::encode_task(task, cues)?.into(),
         })
     }
 
     /// A task the server lost (see `reconcile`), published again without a
     /// message id: `Nats-Expected-Last-Subject-Sequence: 0` alone keeps it single.
-    pub fn encode_lost(task: &Task) -> Result<Self, protocol::codec::CodecError> {
-        Ok(Self { message_id: None, ..Self::encode(task)? })
+    pub fn encode_lost(task: &Task, cues: Option<&[CueMark]>) -> Result<Self, protocol::codec::CodecError> {
+        Ok(Self { message_id: None, ..Self::encode(task, cues)? })
+    }
+}
+
+/// The cue marks segment `index` goes with in a run of `answers`: none for
+/// full answers (tasks every podmine version reads); for compact ones its
+/// marks from `episode` (none kept: an empty list, its times then estimated).
+pub fn cues_for(answers: AnswerMode, episode: &[Vec<CueMark>], index: u32) -> Option<&[CueMark]> {
+    match answers {
+        AnswerMode::Full => None,
+        AnswerMode::Compact => Some(episode.get(index as usize).map_or(&[], Vec::as_slice)),
     }
 }
 

@@ -7,11 +7,11 @@
 //! queues again what was settled under the old one. NATS holds the copy the
 //! workers read; the store the copy the collector judges outcomes by.
 
-use crate::publish::{Acked, OutgoingTask, Publisher};
+use crate::publish::{cues_for, Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use anyhow::Context;
 use async_nats::jetstream;
-use protocol::spec::RunSpec;
+use protocol::spec::{AnswerMode, RunSpec};
 use protocol::Task;
 use worker::spec::{self as mining_spec, LocalMining};
 
@@ -50,6 +50,7 @@ impl Keeper {
             }
             None => {
                 let spec = local.new_spec(set_by(command), 0);
+                mining_spec::check(&spec)?;
                 mining_spec::record(js, &spec, replicas).await?;
                 tracing::info!("recorded the run's mining spec: {}", spec.summary());
                 spec
@@ -141,6 +142,7 @@ pub async fn respec(
             .context("no mining spec is recorded for this run: `coordinator enqueue CORPUS` records the first")?,
     };
     let mut after = local.over(&before);
+    mining_spec::check(&after)?;
     if dry_run {
         let (scan, next) = (store.clone(), after.mining_spec());
         let superseded = tokio::task::spawn_blocking(move || scan.not_of_spec(&next, |_| Ok(()))).await??;
@@ -163,7 +165,7 @@ pub async fn respec(
             episodes.blocking_send(tasks).map_err(|_| anyhow::anyhow!("queuing again stopped"))
         })
     });
-    let mut requeue = Requeue::new(js);
+    let mut requeue = Requeue::new(js, after.answers);
     while let Some(tasks) = received.recv().await {
         requeue.episode(store, tasks).await?;
     }
@@ -180,23 +182,31 @@ const EPISODES_AHEAD: usize = 16;
 /// id); one still queued stays as it is.
 pub struct Requeue {
     publisher: Publisher,
+    /// The run's answer mode: compact tasks go with their cue marks.
+    answers: AnswerMode,
     queued: u64,
     already: u64,
 }
 
 impl Requeue {
-    pub fn new(js: &jetstream::Context) -> Self {
-        Self { publisher: Publisher::new(js.clone()), queued: 0, already: 0 }
+    pub fn new(js: &jetstream::Context, answers: AnswerMode) -> Self {
+        Self { publisher: Publisher::new(js.clone()), answers, queued: 0, already: 0 }
     }
 
     /// Queues again `tasks`, all of one episode (one write of its generations).
     pub async fn episode(&mut self, store: &Store, mut tasks: Vec<Task>) -> anyhow::Result<()> {
         let Some(first) = tasks.first() else { return Ok(()) };
         let indices: Vec<u32> = tasks.iter().map(|task| task.segment.index).collect();
-        let generations = store.bump_generations(&first.segment.episode.clone(), &indices)?;
+        let episode = first.segment.episode.clone();
+        let generations = store.bump_generations(&episode, &indices)?;
+        let cues = match self.answers {
+            AnswerMode::Full => Vec::new(),
+            AnswerMode::Compact => store.cue_marks(&episode)?,
+        };
         for (task, generation) in tasks.iter_mut().zip(generations) {
             task.generation = generation;
-            for (_, acked) in self.publisher.publish(0, &OutgoingTask::encode(task)?).await? {
+            let outgoing = OutgoingTask::encode(task, cues_for(self.answers, &cues, task.segment.index))?;
+            for (_, acked) in self.publisher.publish(0, &outgoing).await? {
                 self.count(acked)?;
             }
         }

@@ -3,11 +3,19 @@
 //! Every message is one version byte followed by a bincode body. Unknown
 //! versions and trailing bytes are errors, so a message from a newer podmine
 //! is refused loudly instead of being misread.
+//!
+//! Version 1 is every message's layout. Version 2 ([`TIMED_TASK`]) is only a
+//! task with its cue marks, written only in a run whose spec asks for
+//! compact answers (whose spec older workers already refuse); every other
+//! message, and every task of a full-answer run, stays version 1 so a fleet
+//! upgraded one Mac at a time reads what the others write.
 
 use serde::{de::DeserializeOwned, Serialize};
 
-/// The encoding version this build writes and reads.
+/// The encoding version this build writes and reads for every message.
 pub const VERSION: u8 = 1;
+/// The version of a task that carries its cue marks (`protocol::task::TimedTask`).
+pub const TIMED_TASK: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -29,7 +37,12 @@ fn config() -> impl bincode::config::Config {
 
 /// Encodes `value` as version byte + body.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = vec![VERSION];
+    encode_as(VERSION, value)
+}
+
+/// Encodes `value` with another version byte (the task module's timed tasks).
+pub(crate) fn encode_as<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![version];
     bincode::serde::encode_into_std_write(value, &mut out, config())?;
     Ok(out)
 }
@@ -50,6 +63,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if version != VERSION && Some(version) != also_reads() {
         return Err(CodecError::UnknownVersion(version));
     }
+    decode_body(body)
+}
+
+/// Decodes a body whose version byte the caller has read.
+pub(crate) fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
     let (value, read) = bincode::serde::decode_from_slice(body, config())?;
     if read != body.len() {
         return Err(CodecError::TrailingBytes(body.len() - read));

@@ -10,7 +10,9 @@
 //!
 //! The record is JSON with a format number: a reader that meets a newer
 //! format refuses to mine with it and says to upgrade, rather than mine with
-//! half of it.
+//! half of it. A spec of full answers is written in format 1, which every
+//! version reads; one of compact answers ([`AnswerMode::Compact`]) in format
+//! 2, so a worker that cannot mine compact answers refuses it.
 
 use crate::ids::ContentHash;
 use crate::result::MiningSpec;
@@ -23,8 +25,47 @@ pub const KEY: &str = "current";
 /// Revisions of the spec the bucket keeps.
 const HISTORY: i64 = 32;
 
-/// The spec format this build writes and understands.
-pub const FORMAT: u32 = 1;
+/// The newest spec format this build understands.
+pub const FORMAT: u32 = 2;
+
+/// How the model answers (`--answers`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// The full shape of the schema: the model writes quotes and times.
+    #[default]
+    Full,
+    /// Content and cited sentence numbers under short keys; the worker writes
+    /// the quotes and times from the transcript (see `worker::compact`).
+    Compact,
+}
+
+impl AnswerMode {
+    pub fn is_full(&self) -> bool {
+        *self == AnswerMode::Full
+    }
+
+    /// The spec format a spec of this mode is written in (see the module docs).
+    pub fn format(self) -> u32 {
+        match self {
+            AnswerMode::Full => 1,
+            AnswerMode::Compact => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerMode::Full => "full",
+            AnswerMode::Compact => "compact",
+        }
+    }
+}
+
+impl std::fmt::Display for AnswerMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The bucket's settings, for whoever creates it first (the coordinator;
 /// async-nats creates KV buckets with direct gets, which workers may use).
@@ -53,6 +94,9 @@ pub struct RunSpec {
     /// Output tokens per answer (Ollama `num_predict`, OpenAI `max_tokens`).
     pub num_predict: u32,
     pub temperature: f32,
+    /// Full or compact answers (absent in a format-1 spec: full).
+    #[serde(default, skip_serializing_if = "AnswerMode::is_full")]
+    pub answers: AnswerMode,
     /// The context size every request carries: one value for the whole run,
     /// so Ollama never reloads the model for a request of another size.
     pub num_ctx: u32,
@@ -79,7 +123,7 @@ impl RunSpec {
             prompt_hash: prompt_hash(&self.instructions),
             schema_hash: schema_hash(&self.schema),
             model: self.model.clone(),
-            options: options_fingerprint(self.num_predict, self.temperature),
+            options: options_fingerprint(self.num_predict, self.temperature, self.answers),
         }
     }
 
@@ -92,22 +136,25 @@ impl RunSpec {
         serde_json::from_slice(bytes).map_err(|e| SpecError::Unreadable(e.to_string()))
     }
 
+    /// The KV value, in the format its answer mode needs (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a spec is plain JSON")
+        let written = RunSpec { format: self.answers.format(), ..self.clone() };
+        serde_json::to_vec(&written).expect("a spec is plain JSON")
     }
 
     /// One line for logs and `status`: revision, model, prompt and schema hashes, sizes.
     pub fn summary(&self) -> String {
         let spec = self.mining_spec();
         format!(
-            "revision {}: model {}, prompt {}, schema {}, num_predict {}, temperature {}, num_ctx {}",
+            "revision {}: model {}, prompt {}, schema {}, num_predict {}, temperature {}, num_ctx {}, {} answers",
             self.revision,
             self.model,
             spec.prompt_hash,
             spec.schema_hash,
             self.num_predict,
             self.temperature,
-            self.num_ctx
+            self.num_ctx,
+            self.answers
         )
     }
 }
@@ -136,9 +183,17 @@ pub fn schema_hash(schema: &serde_json::Value) -> String {
     ContentHash::of_bytes(schema.to_string().as_bytes()).short()
 }
 
-/// Canonical JSON of the generation options that change answers.
-pub fn options_fingerprint(num_predict: u32, temperature: f32) -> String {
-    format!("{{\"num_predict\":{num_predict},\"temperature\":{temperature}}}")
+/// Canonical JSON of the generation options that change answers. Full
+/// answers give the string older versions give (their work keys stay);
+/// compact ones add `"answers":"compact"`, so the two modes never share a
+/// work key.
+pub fn options_fingerprint(num_predict: u32, temperature: f32, answers: AnswerMode) -> String {
+    match answers {
+        AnswerMode::Full => format!("{{\"num_predict\":{num_predict},\"temperature\":{temperature}}}"),
+        AnswerMode::Compact => {
+            format!("{{\"answers\":\"compact\",\"num_predict\":{num_predict},\"temperature\":{temperature}}}")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,13 +202,14 @@ mod tests {
 
     fn spec() -> RunSpec {
         RunSpec {
-            format: FORMAT,
+            format: 1,
             revision: 3,
             model: "qwen2.5:7b-instruct".into(),
             instructions: "Mine.".into(),
             schema: serde_json::json!({"type": "object"}),
             num_predict: 1024,
             temperature: 0.3,
+            answers: AnswerMode::Full,
             num_ctx: 10_240,
             num_ctx_fixed: false,
             longest_user_chars: 700,
@@ -171,6 +227,29 @@ mod tests {
         let err = RunSpec::decode(newer.to_string().as_bytes()).unwrap_err();
         assert_eq!(err, SpecError::Newer(FORMAT + 1));
         assert!(err.to_string().contains("upgrade podmine"), "{err}");
+    }
+
+    #[test]
+    fn a_compact_spec_is_format_2_and_a_full_one_stays_readable_by_older_workers() {
+        let full: serde_json::Value = serde_json::from_slice(&spec().encode()).unwrap();
+        assert_eq!(full["format"], 1, "what a worker before compact answers reads");
+        assert!(full.get("answers").is_none());
+        let compact = RunSpec { answers: AnswerMode::Compact, ..spec() };
+        let written: serde_json::Value = serde_json::from_slice(&compact.encode()).unwrap();
+        assert_eq!((written["format"].as_u64(), written["answers"].as_str()), (Some(2), Some("compact")));
+        assert_eq!(RunSpec::decode(&compact.encode()).unwrap(), RunSpec { format: 2, ..compact });
+    }
+
+    #[test]
+    fn the_work_key_differs_by_answer_mode() {
+        let content = ContentHash::of_bytes(b"segment");
+        let full = spec();
+        let compact = RunSpec { answers: AnswerMode::Compact, ..spec() };
+        assert_ne!(full.mining_spec(), compact.mining_spec());
+        assert_ne!(
+            crate::WorkKey::derive(&content, &full.mining_spec()),
+            crate::WorkKey::derive(&content, &compact.mining_spec())
+        );
     }
 
     #[test]

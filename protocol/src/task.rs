@@ -1,6 +1,10 @@
-//! The unit of work: one [`Segment`] of one episode, wrapped in a [`Task`].
+//! The unit of work: one [`Segment`] of one episode, wrapped in a [`Task`],
+//! and how a task goes on the TASKS stream ([`encode_task`] / [`decode_task`]):
+//! with its cue marks in a compact-answer run, without in a full-answer one.
 
+use crate::codec::{self, CodecError};
 use crate::ids::{ContentHash, EpisodeId, SegmentKey};
+use crate::sentences::CueMark;
 use serde::{Deserialize, Serialize};
 
 /// The speaker of a segment whose transcript does not say (the users' spelling).
@@ -84,6 +88,40 @@ impl Task {
     }
 }
 
+/// A task with its segment's cue marks (where each cue of the transcript
+/// begins in the text, and its times): what a compact-answer worker times
+/// the sentences it numbers with. Encoding version [`codec::TIMED_TASK`].
+#[derive(Serialize, Deserialize)]
+struct TimedTask<'a> {
+    task: std::borrow::Cow<'a, Task>,
+    cues: std::borrow::Cow<'a, [CueMark]>,
+}
+
+/// A task for the TASKS stream: with `cues` (a compact-answer run) as a timed
+/// task, which only a build that knows compact answers reads; without, as
+/// every version of podmine reads it.
+pub fn encode_task(task: &Task, cues: Option<&[CueMark]>) -> Result<Vec<u8>, CodecError> {
+    match cues {
+        Some(cues) => codec::encode_as(
+            codec::TIMED_TASK,
+            &TimedTask { task: std::borrow::Cow::Borrowed(task), cues: std::borrow::Cow::Borrowed(cues) },
+        ),
+        None => codec::encode(task),
+    }
+}
+
+/// A task from the TASKS stream and its cue marks (none for a task written
+/// without: its sentences' times are then estimated from the segment's).
+pub fn decode_task(bytes: &[u8]) -> Result<(Task, Vec<CueMark>), CodecError> {
+    match bytes.split_first() {
+        Some((&codec::TIMED_TASK, body)) => {
+            let timed: TimedTask = codec::decode_body(body)?;
+            Ok((timed.task.into_owned(), timed.cues.into_owned()))
+        }
+        _ => Ok((codec::decode(bytes)?, Vec::new())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +150,26 @@ mod tests {
         assert_eq!(task("hello", 0).message_id(), task("hello", 0).message_id());
         assert_ne!(task("hello", 0).message_id(), task("hello!", 0).message_id());
         assert_ne!(task("hello", 0).message_id(), task("hello", 1).message_id());
+    }
+
+    #[test]
+    fn a_task_goes_with_its_cue_marks_only_when_asked_and_older_readers_refuse_those() {
+        let task = Task {
+            segment: segment("We test. It works."),
+            episode_title: "t".into(),
+            source_path: "show/ep1.srt".into(),
+            episode_segments: 10,
+            generation: 0,
+        };
+        let cues =
+            [CueMark { at: 0, start_ms: 90_000, end_ms: 95_000 }, CueMark { at: 9, start_ms: 95_000, end_ms: 99_000 }];
+        let plain = encode_task(&task, None).unwrap();
+        assert_eq!(plain, codec::encode(&task).unwrap(), "a full-answer task is the version-1 message");
+        assert_eq!(decode_task(&plain).unwrap(), (task.clone(), Vec::new()));
+        let timed = encode_task(&task, Some(&cues)).unwrap();
+        assert_eq!(timed[0], codec::TIMED_TASK);
+        assert_eq!(decode_task(&timed).unwrap(), (task, cues.to_vec()));
+        // What a build before compact answers does with it: refuses it as a newer version.
+        assert!(matches!(codec::decode::<Task>(&timed), Err(CodecError::UnknownVersion(codec::TIMED_TASK))));
     }
 }

@@ -32,6 +32,9 @@ pub enum Fault {
     InvalidJson,
     /// Answer 200 with JSON that violates the schema.
     SchemaViolation,
+    /// A compact answer whose every item cites sentences the segment does
+    /// not have (the worker asks again).
+    CitesOutside,
 }
 
 /// How the fake server behaves.
@@ -347,9 +350,16 @@ impl ChatBody {
 
     /// The users' schema has flat `evidence_quote`s; podmine's default has spans.
     fn wants_their_shape(&self) -> bool {
-        [&self.format, &self.response_format]
-            .iter()
-            .any(|f| f.as_ref().is_some_and(|raw| raw.get().contains("evidence_quote")))
+        self.schema_has("evidence_quote")
+    }
+
+    /// A compact answer's schema cites sentence numbers under `"e"`.
+    fn wants_compact(&self) -> bool {
+        self.schema_has(r#""e":{"#)
+    }
+
+    fn schema_has(&self, needle: &str) -> bool {
+        [&self.format, &self.response_format].iter().any(|f| f.as_ref().is_some_and(|raw| raw.get().contains(needle)))
     }
 }
 
@@ -363,7 +373,7 @@ struct ChatMessage {
 async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> {
     // Only the fields it reads: the schema and options are skipped, not built.
     let request: ChatBody = serde_json::from_slice(body).unwrap_or_default();
-    let their_shape = request.wants_their_shape();
+    let (their_shape, compact) = (request.wants_their_shape(), request.wants_compact());
     let load_key = request.load_key();
     let num_ctx = request.options.get("num_ctx").and_then(Value::as_u64).unwrap_or(0);
     *state.num_ctx.lock().expect("lock").entry(num_ctx).or_default() += 1;
@@ -385,7 +395,11 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
             },
         ));
     }
-    let text = segment["text"].as_str().unwrap_or("").to_owned();
+    // A compact request numbers the sentences ("3 Ada: …") instead of sending the text.
+    let text = match segment["sentences"].as_array() {
+        Some(sentences) => sentences.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+        None => segment["text"].as_str().unwrap_or("").to_owned(),
+    };
     let fault = state.faults.lock().expect("lock").pop_front().or_else(|| {
         state
             .poison
@@ -435,9 +449,15 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
     let content = match fault {
         Some(Fault::InvalidJson) => "Sure! Here are the claims: claims: [".to_owned(),
         Some(Fault::SchemaViolation) => json!({"claims": "none", "people": 7}).to_string(),
+        Some(Fault::CitesOutside) => {
+            json!({"c": [{"t": "A claim", "k": "factual", "s": "asserts", "e": [999]}], "j": [], "p": [], "m": []})
+                .to_string()
+        }
         _ => {
             state.answered.fetch_add(1, Ordering::Relaxed);
-            if their_shape {
+            if compact {
+                mined_compact(&segment)
+            } else if their_shape {
                 mined_their_way(&segment)
             } else {
                 mined(&segment).to_string()
@@ -526,6 +546,41 @@ fn mined_their_way(segment: &Value) -> String {
     } else {
         answer.to_string()
     }
+}
+
+/// A compact answer (sentence numbers under short keys): the first sentence
+/// of ten characters or more as a claim citing it, the longest word of the
+/// last sentence as jargon citing that one, and a person citing sentence 1
+/// and every sentence after it up to 3 (a span).
+fn mined_compact(segment: &Value) -> String {
+    let sentences: Vec<&str> =
+        segment["sentences"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    // "3 Ada: text" / "3 text" → text
+    let text_of = |line: &str| {
+        let rest = line.split_once(' ').map_or("", |(_, rest)| rest);
+        rest.split_once(": ")
+            .filter(|(name, _)| !name.contains(' ') || name.len() < 30)
+            .map_or(rest, |(_, t)| t)
+            .to_owned()
+    };
+    let claims: Vec<Value> = sentences
+        .iter()
+        .enumerate()
+        .find(|(_, line)| text_of(line).chars().count() >= 10)
+        .map(|(i, line)| json!({"t": text_of(line), "k": "factual", "s": "asserts", "e": [i + 1]}))
+        .into_iter()
+        .collect();
+    let last = sentences.len();
+    let term = sentences.last().map(|line| text_of(line)).unwrap_or_default();
+    let term =
+        term.split_whitespace().max_by_key(|w| w.len()).unwrap_or("term").trim_matches(|c: char| !c.is_alphanumeric());
+    let people = if last > 0 {
+        json!([{"n": "Ada", "r": "host", "e": (1..=last.min(3)).collect::<Vec<_>>()}])
+    } else {
+        json!([])
+    };
+    let jargon = if last > 0 { json!([{"n": term, "d": "a word the speakers use", "e": [last]}]) } else { json!([]) };
+    json!({"c": claims, "j": jargon, "p": people, "m": []}).to_string()
 }
 
 /// A plausible `miner_output v1` for the segment: its first sentence as a claim.

@@ -144,12 +144,17 @@ impl Mining {
     }
 
     async fn decode_all<T: serde::de::DeserializeOwned>(&self, name: &str) -> Vec<T> {
+        self.payloads(name).await.iter().map(|payload| codec::decode(payload).expect("decodes")).collect()
+    }
+
+    /// The payload of every message still on a stream, in order.
+    pub async fn payloads(&self, name: &str) -> Vec<Vec<u8>> {
         let stream = self.js().await.get_stream(name).await.expect("stream");
         let last = stream.clone().info().await.expect("info").state.last_sequence;
         let mut out = Vec::new();
         for sequence in 1..=last {
             if let Ok(message) = stream.get_raw_message(sequence).await {
-                out.push(codec::decode(&message.payload).expect("decodes"));
+                out.push(message.payload.to_vec());
             }
         }
         out

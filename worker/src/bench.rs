@@ -380,7 +380,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn bench_mining(flags: &crate::cli::MiningFlags, tasks: &[Task]) -> anyhow::Result<Mining> {
     let local = crate::spec::LocalMining::from_flags(flags)?;
     let first = Mining::new(local.new_spec("worker bench".into(), 0));
-    let longest = tasks.iter().map(|task| first.user_chars(task)).max().unwrap_or(0);
+    let longest = tasks.iter().map(|task| crate::spec::user_chars(task, first.spec.answers)).max().unwrap_or(0);
     Ok(Mining::new(local.new_spec("worker bench".into(), longest)))
 }
 

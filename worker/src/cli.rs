@@ -2,6 +2,7 @@
 
 use crate::llm::Api;
 use clap::{Args, Parser, Subcommand};
+use protocol::spec::AnswerMode;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -147,13 +148,20 @@ pub struct MiningFlags {
     /// A segment that does not fit fails with its reason rather than being cut.
     #[arg(long, value_parser = clap::value_parser!(u32).range(512..))]
     pub num_ctx: Option<u32>,
+    /// How the model answers [default for a new run: full]: `full` (it writes
+    /// the quotes and times), or `compact` (it cites numbered sentences; the
+    /// worker writes the quotes and times from the transcript: fewer output
+    /// tokens). Measure both on your Mac first: `worker bench --answers full,compact`.
+    #[arg(long, value_enum)]
+    pub answers: Option<AnswerMode>,
 }
 
 impl MiningFlags {
     /// Whether any flag was given.
     pub fn any(&self) -> bool {
-        let Self { model, prompt, schema, num_predict, temperature, max_items, num_ctx } = self;
-        model.is_some()
+        let Self { model, prompt, schema, num_predict, temperature, max_items, num_ctx, answers } = self;
+        answers.is_some()
+            || model.is_some()
             || prompt.is_some()
             || schema.is_some()
             || num_predict.is_some()

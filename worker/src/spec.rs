@@ -10,12 +10,14 @@
 //! - Context sizing: one `num_ctx` per run, from the prompt, the schema, the
 //!   output cap and the longest segment enqueued ([`size_context`]).
 
+use crate::answer::compact;
 use crate::answer::prompt::{self, Prompt};
 use crate::cli::MiningFlags;
 use crate::llm::Generation;
 use anyhow::Context;
 use async_nats::jetstream;
-use protocol::spec::{self, RunSpec, SpecError};
+use protocol::sentences::sentences;
+use protocol::spec::{self, AnswerMode, RunSpec, SpecError};
 use protocol::{MiningSpec, Task};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,7 @@ pub struct LocalMining {
     pub num_predict: Option<u32>,
     pub temperature: Option<f32>,
     pub num_ctx: Option<u32>,
+    pub answers: Option<AnswerMode>,
 }
 
 impl LocalMining {
@@ -63,6 +66,7 @@ impl LocalMining {
             num_predict: flags.num_predict,
             temperature: flags.temperature,
             num_ctx: flags.num_ctx,
+            answers: flags.answers,
         })
     }
 
@@ -77,6 +81,7 @@ impl LocalMining {
             schema: prompt::default_schema(),
             num_predict: prompt::DEFAULT_NUM_PREDICT,
             temperature: DEFAULT_TEMPERATURE,
+            answers: AnswerMode::Full,
             num_ctx: 0,
             num_ctx_fixed: false,
             longest_user_chars,
@@ -116,6 +121,10 @@ impl LocalMining {
         if let Some(n) = self.num_ctx {
             spec.num_ctx = n;
             spec.num_ctx_fixed = true;
+        }
+        if let Some(answers) = self.answers {
+            spec.answers = answers;
+            spec.format = answers.format();
         }
         size_context(&mut spec);
         spec
@@ -163,8 +172,17 @@ pub fn differences(a: &RunSpec, b: &RunSpec) -> Vec<(&'static str, String, Strin
     note("schema", wa.schema_hash, wb.schema_hash);
     note("num_predict", a.num_predict.to_string(), b.num_predict.to_string());
     note("temperature", a.temperature.to_string(), b.temperature.to_string());
+    note("answers", a.answers.to_string(), b.answers.to_string());
     note("num_ctx", a.num_ctx.to_string(), b.num_ctx.to_string());
     out
+}
+
+/// Whether `spec` can be mined (a new or changed spec is checked before it is recorded).
+pub fn check(spec: &RunSpec) -> anyhow::Result<()> {
+    if spec.answers == AnswerMode::Compact {
+        compact::supports(&spec.schema).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }
 
 /// Characters of a user message a context is sized for at least (a 30-second
@@ -183,8 +201,8 @@ pub fn size_context(spec: &mut RunSpec) {
 /// The context `spec`'s prompt, schema and output cap need beside a user
 /// message of `user_chars` characters (see `prompt::context_for`).
 pub fn context_needed(spec: &RunSpec, user_chars: u32) -> u32 {
-    let fixed = spec.instructions.len() + spec.schema.to_string().len();
-    prompt::context_for(fixed, user_chars as usize, spec.num_predict)
+    let prompt = Mining::prompt_of(spec);
+    prompt::context_for(prompt.fixed_chars(), user_chars as usize, spec.num_predict)
 }
 
 /// The spec a worker session mines with: the prompt encoded once, the
@@ -200,16 +218,23 @@ pub struct Mining {
 
 impl Mining {
     pub fn new(spec: RunSpec) -> Self {
-        let prompt = Prompt::new(spec.instructions.clone(), spec.schema.clone());
+        let prompt = Self::prompt_of(&spec);
         let generation =
             Generation { num_predict: spec.num_predict, temperature: spec.temperature, keep_alive: KEEP_ALIVE.into() };
         let work = spec.mining_spec();
         Self { spec, prompt, generation, work }
     }
 
-    /// Characters of the user message `task` is sent with.
-    pub fn user_chars(&self, task: &Task) -> u32 {
-        user_chars(task)
+    /// What the model is sent: the spec's instructions and schema for full
+    /// answers; with the compact addendum and the compact schema for compact ones.
+    fn prompt_of(spec: &RunSpec) -> Prompt {
+        match spec.answers {
+            AnswerMode::Full => Prompt::new(spec.instructions.clone(), spec.schema.clone()),
+            AnswerMode::Compact => Prompt::new(
+                format!("{}{}", spec.instructions, compact::ADDENDUM),
+                compact::compact_schema(&spec.schema),
+            ),
+        }
     }
 
     /// The context `task` needs: instructions, schema, its message and the output cap.
@@ -218,9 +243,13 @@ impl Mining {
     }
 }
 
-/// Characters of the user message `task` is sent with (whatever the prompt).
-pub fn user_chars(task: &Task) -> u32 {
-    prompt::user_message(task).len() as u32
+/// Characters of the user message `task` is sent with in a run of `answers`
+/// (whatever the prompt; the sentences' times do not change their text).
+pub fn user_chars(task: &Task, answers: AnswerMode) -> u32 {
+    match answers {
+        AnswerMode::Full => prompt::user_message(task).len() as u32,
+        AnswerMode::Compact => compact::user_message(task, &sentences(&task.segment, &[])).len() as u32,
+    }
 }
 
 /// Why the spec could not be read from NATS.

@@ -265,7 +265,8 @@ async fn apply(
         store.advance(stream, *sequence)?;
     }
     store.flush().await?;
-    let current = store.spec()?.map(|spec| spec.mining_spec());
+    let spec = store.spec()?;
+    let current = spec.as_ref().map(|spec| spec.mining_spec());
     let mut off_spec = Vec::new();
     for (incoming, recorded) in outcomes.iter().zip(recorded) {
         match recorded {
@@ -288,7 +289,8 @@ async fn apply(
         // Mined with settings other than the run's (a worker in the middle of a
         // call when the spec changed, or one of an older version): kept, and
         // queued again to be mined with the run's spec.
-        let mut requeue = crate::spec::Requeue::new(js);
+        let answers = spec.map(|spec| spec.answers).unwrap_or_default();
+        let mut requeue = crate::spec::Requeue::new(js, answers);
         for episode in off_spec.chunk_by(|a, b| a.segment.episode == b.segment.episode) {
             requeue.episode(store, episode.to_vec()).await?;
         }

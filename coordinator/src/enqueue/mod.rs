@@ -81,13 +81,15 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
     };
     summary.lost = lost.values().map(|v| v.len() as u64).sum();
     let (tx, mut rx) = mpsc::channel(PREPARED_AHEAD);
-    let segment_seconds = settings.segment_seconds;
+    let shape = prepare::TaskShape {
+        segment_seconds: settings.segment_seconds,
+        answers: spec.as_ref().map(|keeper| keeper.spec.answers).unwrap_or_default(),
+    };
     let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         for episode in &scan.episodes {
             let (mut bad, mut alternatives) = (Vec::new(), Vec::new());
             let lost = lost.get(&episode.id).map_or(&[][..], Vec::as_slice);
-            let outcome =
-                prepare::prepare(&root, episode, segment_seconds, store.as_ref(), lost, &mut bad, &mut alternatives)?;
+            let outcome = prepare::prepare(&root, episode, shape, store.as_ref(), lost, &mut bad, &mut alternatives)?;
             if tx.blocking_send((outcome, bad, alternatives)).is_err() {
                 break; // the publisher stopped; its error is reported
             }
@@ -209,7 +211,7 @@ fn settle_episode(
     let prepared = episode.prepared;
     match episode.refused {
         Some(reason) => summary.refused.push((prepared.id.to_string(), reason)),
-        None => store.record_episode(&prepared.id, &prepared.record, &prepared.segments)?,
+        None => store.record_episode(&prepared.id, &prepared.record, &prepared.segments, &prepared.cues)?,
     }
     Ok(())
 }

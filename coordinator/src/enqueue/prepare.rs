@@ -2,8 +2,10 @@
 //! to another format when the preferred file is unreadable), segment, and
 //! compare with what the store says was enqueued before.
 
-use crate::publish::OutgoingTask;
+use crate::publish::{cues_for, OutgoingTask};
 use crate::store::{EpisodeRecord, SegmentRecord, Store};
+use protocol::sentences::CueMark;
+use protocol::spec::AnswerMode;
 use protocol::{EpisodeId, Task};
 use std::path::{Path, PathBuf};
 use transcripts::corpus::EpisodeFiles;
@@ -25,6 +27,8 @@ pub struct Prepared {
     /// Characters of the longest user message among `tasks` (the run's
     /// context size must hold it).
     pub longest_user_chars: u32,
+    /// Every segment's cue marks, by index, as they will be stored.
+    pub cues: Vec<Vec<CueMark>>,
     pub warnings: Vec<String>,
 }
 
@@ -47,6 +51,15 @@ pub struct BadFile {
     pub reason: String,
 }
 
+/// How the episode's tasks are cut and sent.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskShape {
+    /// `--segment-seconds`.
+    pub segment_seconds: u64,
+    /// The run's answer mode: compact tasks carry their cue marks.
+    pub answers: AnswerMode,
+}
+
 /// Prepares one episode. `store` is `None` for a dry run (everything is new).
 /// `lost` lists segments the server lost (see `reconcile`): their tasks are
 /// published again even when nothing changed. Bad files are appended to
@@ -55,12 +68,13 @@ pub struct BadFile {
 pub fn prepare(
     root: &Path,
     episode: &EpisodeFiles,
-    segment_seconds: u64,
+    shape: TaskShape,
     store: Option<&Store>,
     lost: &[u32],
     bad: &mut Vec<BadFile>,
     alternatives: &mut Vec<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<Outcome> {
+    let TaskShape { segment_seconds, answers } = shape;
     let previous = store.map(|s| s.episode(&episode.id)).transpose()?.flatten();
     for (i, candidate) in episode.candidates.iter().enumerate() {
         let size = std::fs::metadata(root.join(candidate)).map(|m| m.len()).unwrap_or(0);
@@ -99,7 +113,7 @@ pub fn prepare(
                 continue;
             }
         };
-        let segments = segmenter::segment(&episode.id, &transcript.cues, segment_seconds * 1000);
+        let segments = segmenter::segment_timed(&episode.id, &transcript.cues, segment_seconds * 1000);
         let title = transcript.title.clone().unwrap_or_else(|| title_from_id(&episode.id));
         let old_segments = match (&previous, store) {
             (Some(_), Some(store)) => store.segments(&episode.id)?,
@@ -111,7 +125,10 @@ pub fn prepare(
         let mut stale = Vec::new();
         let mut longest_user_chars = 0;
         let count = segments.len() as u32;
-        for segment in segments {
+        let mut cues = Vec::with_capacity(segments.len());
+        for (segment, marks) in segments {
+            cues.push(marks);
+            let marks = cues_for(answers, &cues, segment.index);
             let content_hash = segment.content_hash();
             let old = old_hash(segment.index);
             let generation = old.map_or(0, |r| r.generation);
@@ -141,10 +158,14 @@ pub fn prepare(
                 episode_segments: count,
                 generation,
             };
-            longest_user_chars = longest_user_chars.max(worker::spec::user_chars(&task));
+            longest_user_chars = longest_user_chars.max(worker::spec::user_chars(&task, answers));
             // A lost task was checked to be on no stream: its message id may
             // still be in the server's dedup window, so it goes without one.
-            tasks.push(if unchanged { OutgoingTask::encode_lost(&task)? } else { OutgoingTask::encode(&task)? });
+            tasks.push(if unchanged {
+                OutgoingTask::encode_lost(&task, marks)?
+            } else {
+                OutgoingTask::encode(&task, marks)?
+            });
         }
         stale.extend(old_segments.iter().map(|(i, _)| *i).filter(|&i| i >= count));
         let record = EpisodeRecord {
@@ -165,6 +186,7 @@ pub fn prepare(
             tasks,
             stale,
             longest_user_chars,
+            cues,
             warnings: transcript.warnings,
         })));
     }

@@ -12,6 +12,7 @@ pub mod outcomes;
 pub use outcomes::{Incoming, Recorded, Settled};
 
 use anyhow::Context;
+use protocol::sentences::CueMark;
 use protocol::{ContentHash, EpisodeId};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -90,6 +91,9 @@ pub struct Store {
     orphans: sled::Tree,
     /// Episodes whose output file is written.
     complete: sled::Tree,
+    /// Episode → its segments' cue marks (encoded `Vec<Vec<CueMark>>`, by
+    /// index): what a task queued again in a compact-answer run carries.
+    cues: sled::Tree,
 }
 
 impl Store {
@@ -130,6 +134,7 @@ impl Store {
             failed: db.open_tree("failed")?,
             orphans: db.open_tree("orphans")?,
             complete: db.open_tree("complete")?,
+            cues: db.open_tree("cues")?,
             db,
         };
         store.upgrade()?;
@@ -175,15 +180,18 @@ impl Store {
     }
 
     /// Records an episode as fully enqueued: its segments (one value per
-    /// episode, replacing the old list), then the episode record itself.
+    /// episode, replacing the old list) and their cue marks, then the
+    /// episode record itself.
     pub fn record_episode(
         &self,
         id: &EpisodeId,
         record: &EpisodeRecord,
         segments: &[SegmentRecord],
+        cues: &[Vec<CueMark>],
     ) -> anyhow::Result<()> {
         let bytes: Vec<u8> = segments.iter().flat_map(|s| s.to_bytes()).collect();
         self.segments.insert(id.as_str(), bytes)?;
+        self.cues.insert(id.as_str(), protocol::codec::encode(&cues)?)?;
         self.complete.remove(id.as_str())?;
         let old = self.episodes.insert(id.as_str(), serde_json::to_vec(record)?)?;
         let old_count = match old {
@@ -195,6 +203,16 @@ impl Store {
         totals.segments = totals.segments + u64::from(record.segment_count) - u64::from(old_count.unwrap_or(0));
         self.meta.insert(TOTALS, serde_json::to_vec(&totals)?)?;
         self.adopt_orphans(id)
+    }
+
+    /// The cue marks of an episode's segments, by index (empty for an episode
+    /// enqueued before they were kept: its tasks then go without, and compact
+    /// answers estimate their times).
+    pub fn cue_marks(&self, id: &EpisodeId) -> anyhow::Result<Vec<Vec<CueMark>>> {
+        match self.cues.get(id.as_str())? {
+            Some(bytes) => protocol::codec::decode(&bytes).with_context(|| format!("corrupt cue marks of {id}")),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Every enqueued episode, in id order.
@@ -350,8 +368,8 @@ mod tests {
         let seg = |n: u8| SegmentRecord { content_hash: ContentHash([n; 16]), generation: 0 };
         {
             let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
-            store.record_episode(&id, &record(3), &[seg(1), seg(2), seg(3)]).unwrap();
-            store.record_episode(&id, &record(2), &[seg(1), seg(9)]).unwrap();
+            store.record_episode(&id, &record(3), &[seg(1), seg(2), seg(3)], &[]).unwrap();
+            store.record_episode(&id, &record(2), &[seg(1), seg(9)], &[]).unwrap();
             store.flush().await.unwrap();
         }
         // sled's background flusher lets go of the lock shortly after the drop.
@@ -398,7 +416,7 @@ mod tests {
         {
             let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
             let segment_record = SegmentRecord { content_hash: segment.content_hash(), generation: 0 };
-            store.record_episode(&id, &record(1), &[segment_record]).unwrap();
+            store.record_episode(&id, &record(1), &[segment_record], &[]).unwrap();
             let incoming = Incoming { settled: Settled::Mined(result.clone()), stream: "R", sequence: 1 };
             store.apply(std::slice::from_ref(&incoming), 0).unwrap();
             store.apply(&[Incoming { sequence: 2, ..incoming }], 0).unwrap(); // a duplicate counts nothing

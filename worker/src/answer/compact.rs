@@ -1,5 +1,4 @@
-//! Compact answers (issue 16; groundwork: not selectable yet, the run's spec
-//! has no answer mode so far): the model gets the segment's sentences
+//! Compact answers (`--answers compact`, a setting of the run's spec): the model gets the segment's sentences
 //! numbered and answers with the content only, citing sentence numbers under
 //! short keys; the worker expands that into the full shape of the schema in
 //! use, the quotes being the exact sentence text and the times the
@@ -36,6 +35,33 @@ quotes or timestamps: cite the numbers of the sentences that support each item u
 Use the short keys: \"c\" claims (\"t\" claim text, \"k\" claim type, \"s\" stance), \"j\" jargon (\"n\" term, \
 \"d\" definition), \"p\" people (\"n\" name, \"r\" role or description), \"m\" mental models (\"n\" name, \
 \"d\" description). Answer with compact JSON only.";
+
+/// Whether answers of `full` can be mined compactly: its arrays must be
+/// among `miner_output`'s four (claims, jargon, people, mental_models), whose
+/// quotes and times this module knows how to write; an array it does not
+/// know would be lost.
+pub fn supports(full: &Value) -> Result<(), String> {
+    let properties = full.get("properties").and_then(Value::as_object);
+    let arrays: Vec<&String> = properties
+        .into_iter()
+        .flatten()
+        .filter(|(_, schema)| schema.get("type") == Some(&Value::from("array")))
+        .map(|(name, _)| name)
+        .collect();
+    let unknown: Vec<&str> = arrays
+        .iter()
+        .map(|name| name.as_str())
+        .filter(|name| !ARRAYS.iter().any(|(array, _, _)| array == name))
+        .collect();
+    if arrays.is_empty() || !unknown.is_empty() {
+        return Err(format!(
+            "compact answers know the arrays claims, jargon, people and mental_models (miner_output); this schema \
+             has {}: mine it with --answers full",
+            if arrays.is_empty() { "none of them".to_owned() } else { format!("also {}", unknown.join(", ")) }
+        ));
+    }
+    Ok(())
+}
 
 /// The schema the model answers in compact mode, from the full one: the same
 /// content fields (their enums kept) under short keys, plus the cited numbers.

@@ -53,11 +53,16 @@ impl Prompt {
         user_message(task)
     }
 
+    /// Characters of the fixed part every request sends: instructions and schema.
+    pub fn fixed_chars(&self) -> usize {
+        self.instructions.len() + self.schema_json.get().len()
+    }
+
     /// A context size that holds the prompt, the segment and the whole output
     /// (see [`context_for`]). Ollama's default (2,048–4,096) would silently
     /// cut the users' 5,500-token prompt.
     pub fn num_ctx(&self, user_message: &str, num_predict: u32) -> u32 {
-        context_for(self.instructions.len() + self.schema_json.get().len(), user_message.len(), num_predict)
+        context_for(self.fixed_chars(), user_message.len(), num_predict)
     }
 }
 

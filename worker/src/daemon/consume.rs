@@ -23,6 +23,7 @@ use crate::settings::ConsumeSettings;
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
 use futures::StreamExt;
+use protocol::sentences::CueMark;
 use protocol::{codec, streams, subjects, Task};
 use runtime::Outage;
 use std::sync::atomic::Ordering;
@@ -255,8 +256,8 @@ async fn watch_model(shared: Arc<Shared>, cancel: CancellationToken) {
 async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &CancellationToken) -> anyhow::Result<()> {
     let delivery = message.info().map_err(anyhow::Error::from_boxed).context("a task without delivery info")?;
     let delivery = delivery.delivered.max(1) as u64;
-    let task: Task = match codec::decode(&message.payload) {
-        Ok(task) => task,
+    let (task, cues) = match protocol::task::decode_task(&message.payload) {
+        Ok(decoded) => decoded,
         Err(err @ codec::CodecError::UnknownVersion(_)) => {
             if !shared.needs_upgrade.is_cancelled() {
                 tracing::error!(
@@ -275,13 +276,14 @@ async fn handle(shared: &Shared, message: jetstream::Message, hard_stop: &Cancel
         }
     };
     let span = tracing::info_span!("task", segment = %task.segment.key(), delivery);
-    settle(shared, &message, &task, delivery, hard_stop).instrument(span).await
+    settle(shared, &message, &task, &cues, delivery, hard_stop).instrument(span).await
 }
 
 async fn settle(
     shared: &Shared,
     message: &jetstream::Message,
     task: &Task,
+    cues: &[CueMark],
     delivery: u64,
     hard_stop: &CancellationToken,
 ) -> anyhow::Result<()> {
@@ -299,7 +301,7 @@ async fn settle(
     }
     let heartbeat = shared.settings.ack_wait / 3;
     loop {
-        let mine = shared.miner.mine(task, delivery);
+        let mine = shared.miner.mine(task, cues, delivery);
         tokio::pin!(mine);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         let outcome = loop {

@@ -3,12 +3,14 @@
 //! tests call this step directly.
 
 use super::retry;
-use crate::answer::repair;
+use crate::answer::{compact, repair};
 use crate::llm::endpoints::Endpoints;
 use crate::llm::{ChatReply, ChatRequest, ErrorKind, LlmError};
 use crate::observe::Counters;
 use crate::spec::Mining;
 use async_nats::jetstream;
+use protocol::sentences::{sentences, CueMark};
+use protocol::spec::AnswerMode;
 use protocol::{codec, subjects, FailureRecord, Provenance, SegmentResult, Task, Usage, WorkKey};
 use runtime::Backoff;
 use std::sync::Arc;
@@ -61,14 +63,23 @@ impl Miner {
         WorkKey::derive(&task.segment.content_hash(), &self.mining.work)
     }
 
-    /// Mines one task delivered for the `delivery`-th time.
-    pub async fn mine(&self, task: &Task, delivery: u64) -> Outcome {
+    /// Mines one task delivered for the `delivery`-th time; `cues` are its
+    /// segment's cue marks (a compact-answer run's task carries them).
+    pub async fn mine(&self, task: &Task, cues: &[CueMark], delivery: u64) -> Outcome {
         let work_key = self.work_key(task);
         if self.already_done(task, &work_key).await {
             return Outcome::AlreadyDone;
         }
         let prompt = &self.mining.prompt;
-        let user = prompt.user_message(task);
+        let answers = self.mining.spec.answers;
+        let sentences = match answers {
+            AnswerMode::Full => Vec::new(),
+            AnswerMode::Compact => sentences(&task.segment, cues),
+        };
+        let user = match answers {
+            AnswerMode::Full => prompt.user_message(task),
+            AnswerMode::Compact => compact::user_message(task, &sentences),
+        };
         let (num_predict, num_ctx) = (self.mining.spec.num_predict, self.mining.spec.num_ctx);
         let mut usage = Usage::default();
         let needed = self.mining.context_needed(&user);
@@ -97,19 +108,36 @@ impl Miner {
                 last_raw = Some(reply.content);
                 continue;
             }
-            match repair::repair(&reply.content, &prompt.schema, task.segment.t0_ms, task.segment.t1_ms) {
+            let raw = reply.content;
+            let expanded;
+            let (answer, mut repairs) = match answers {
+                AnswerMode::Full => (raw.as_str(), Vec::new()),
+                AnswerMode::Compact => match compact::expand(&raw, &sentences, &self.mining.spec.schema) {
+                    Ok(compact::Expanded { answer, repairs }) => {
+                        expanded = answer.to_string();
+                        (expanded.as_str(), repairs)
+                    }
+                    Err(unusable) => {
+                        last_problem = unusable.to_string();
+                        last_raw = Some(raw);
+                        continue;
+                    }
+                },
+            };
+            match repair::repair(answer, &self.mining.spec.schema, task.segment.t0_ms, task.segment.t1_ms) {
                 Ok(repaired) => {
+                    repairs.extend(repaired.repairs);
                     return Outcome::Mined(Box::new(SegmentResult {
                         task: task.clone(),
                         work_key,
                         mined_json: repaired.output.to_string(),
-                        repairs: repaired.repairs,
+                        repairs,
                         provenance: provenance(ask + 1),
                     }));
                 }
                 Err(invalid) => {
                     last_problem = invalid.to_string();
-                    last_raw = Some(reply.content);
+                    last_raw = Some(raw);
                 }
             }
         }
