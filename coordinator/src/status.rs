@@ -55,6 +55,9 @@ pub struct SpecSummary {
     pub num_predict: u32,
     pub temperature: f32,
     pub num_ctx: u32,
+    /// `full` or `compact` (see README "Compact answers").
+    #[serde(default)]
+    pub answers: protocol::spec::AnswerMode,
     pub set_by: String,
     pub set_at_unix_ms: u64,
 }
@@ -70,6 +73,7 @@ impl SpecSummary {
             num_predict: spec.num_predict,
             temperature: spec.temperature,
             num_ctx: spec.num_ctx,
+            answers: spec.answers,
             set_by: spec.set_by.clone(),
             set_at_unix_ms: spec.set_at_ms,
         }
@@ -266,11 +270,13 @@ pub fn render(status: &Status) -> String {
     let mut out = String::new();
     if let Some(spec) = &status.spec {
         out += &format!(
-            "spec: revision {}, model {}, prompt {}, schema {}, num_ctx {}, num_predict {}, temperature {} (set by {})\n",
+            "spec: revision {}, model {}, prompt {}, schema {}, {} answers, num_ctx {}, num_predict {}, temperature {} \
+             (set by {})\n",
             spec.revision,
             spec.model,
             spec.prompt_hash,
             spec.schema_hash,
+            spec.answers,
             spec.num_ctx,
             spec.num_predict,
             spec.temperature,

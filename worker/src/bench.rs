@@ -6,8 +6,12 @@
 //! also validated, repaired and grounded as the worker would: what the prompt
 //! and schema in use get out of this model (items per segment, grounded share,
 //! empty answers), beside what they cost (prompt and output tokens).
+//!
+//! `--answers full,compact` runs the whole sweep once per answer mode, on the
+//! same segments and the same server, and compares them ([`compare`]).
 
 mod chart;
+pub mod compare;
 
 /// Steps in a row without a gain that end the sweep.
 const FLAT_STEPS_TO_STOP: usize = 2;
@@ -21,7 +25,10 @@ use crate::llm::{LlmClient, LlmError};
 use crate::spec::Mining;
 use anyhow::Context;
 use futures::stream::{FuturesUnordered, StreamExt};
+use protocol::sentences::CueMark;
+use protocol::spec::AnswerMode;
 use protocol::{Segment, Task};
+use serde_json::Value;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -47,7 +54,12 @@ pub struct Step {
     pub ungrounded_items: u64,
     /// Real speech answered with every array empty.
     pub empty: u64,
+    /// Items of usable answers by kind: claims, jargon, people, mental models.
+    pub kinds: [u64; 4],
 }
+
+/// The arrays whose items the bench counts, in [`Step::kinds`] order.
+pub const KINDS: [&str; 4] = ["claims", "jargon", "people", "mental_models"];
 
 /// How a sweep runs.
 #[derive(Clone, Debug)]
@@ -62,11 +74,16 @@ pub struct Plan {
 /// What a sweep found.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Report {
+    pub mode: AnswerMode,
     pub steps: Vec<Step>,
     pub knee: Option<usize>,
     pub cache_hit_ratio: f64,
     pub num_ctx: u32,
     pub answers: Answers,
+    /// The first usable answer to each sample (by its index), in the full
+    /// shape: what the modes are compared on.
+    #[serde(skip)]
+    pub first_answers: std::collections::BTreeMap<usize, Value>,
 }
 
 /// What the answers of the whole sweep held, per answered call.
@@ -80,6 +97,8 @@ pub struct Answers {
     /// Share of items whose quotes and times are in their segment.
     pub grounded_share: f64,
     pub empty: u64,
+    /// Items per usable answer by kind (see [`KINDS`]).
+    pub kinds_per_valid: [f64; 4],
 }
 
 impl Answers {
@@ -97,21 +116,42 @@ impl Answers {
             items_per_valid: if valid > 0 { items as f64 / valid as f64 } else { 0.0 },
             grounded_share: if items > 0 { 1.0 - ungrounded as f64 / items as f64 } else { 0.0 },
             empty: steps.iter().map(|s| s.empty).sum(),
+            kinds_per_valid: std::array::from_fn(|kind| {
+                let sum: u64 = steps.iter().map(|s| s.kinds[kind]).sum();
+                if valid > 0 {
+                    sum as f64 / valid as f64
+                } else {
+                    0.0
+                }
+            }),
         }
     }
 }
 
-/// Builds the tasks the sweep sends (real segments, cycled).
-pub fn tasks_from(segments: Vec<Segment>, title: &str) -> Vec<Task> {
+/// A segment and its cue marks, as the segmenter cuts them.
+pub type TimedSegment = (Segment, Vec<CueMark>);
+
+/// One segment the bench asks about, with its cue marks (for compact answers).
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub task: Task,
+    pub cues: Vec<CueMark>,
+}
+
+/// Builds the samples the sweep sends (real segments, cycled).
+pub fn samples_from(segments: Vec<TimedSegment>, title: &str) -> Vec<Sample> {
     let count = segments.len() as u32;
     segments
         .into_iter()
-        .map(|segment| Task {
-            segment,
-            episode_title: title.to_owned(),
-            source_path: String::new(),
-            episode_segments: count,
-            generation: 0,
+        .map(|(segment, cues)| Sample {
+            task: Task {
+                segment,
+                episode_title: title.to_owned(),
+                source_path: String::new(),
+                episode_segments: count,
+                generation: 0,
+            },
+            cues,
         })
         .collect()
 }
@@ -120,14 +160,15 @@ pub fn tasks_from(segments: Vec<Segment>, title: &str) -> Vec<Task> {
 pub async fn sweep(
     client: &LlmClient,
     mining: &Mining,
-    tasks: &[Task],
+    tasks: &[Sample],
     plan: &Plan,
     progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<Report> {
     anyhow::ensure!(!tasks.is_empty(), "no segments to send");
     let mut next_task = 0usize;
+    let mut first_answers = std::collections::BTreeMap::new();
     // One call first, not measured: loads the model.
-    let (warm, _) = call(client, mining, &tasks[0]).await;
+    let (warm, _) = call(client, mining, &tasks[0], 0).await;
     if let Err(err) = warm {
         anyhow::bail!("the LLM server does not answer a first call: {err}");
     }
@@ -139,7 +180,8 @@ pub async fn sweep(
     let mut flat = 0;
     loop {
         progress(&format!("concurrency {concurrency}"));
-        let step = run_step(client, mining, tasks, &mut next_task, concurrency, plan, progress).await;
+        let step =
+            run_step(client, mining, tasks, &mut next_task, concurrency, plan, progress, &mut first_answers).await;
         let best = steps.iter().map(|s| s.output_tokens_per_s).fold(0.0, f64::max);
         flat = if step.output_tokens_per_s > best * crate::llm::tune::GAIN { 0 } else { flat + 1 };
         let mostly_failing = step.errors * 2 > step.calls;
@@ -156,17 +198,19 @@ pub async fn sweep(
     let cache_hit_ratio = if prompt_tokens > 0 { cached as f64 / prompt_tokens as f64 } else { 0.0 };
     let num_ctx = mining.spec.num_ctx;
     let answers = Answers::of(&steps);
-    Ok(Report { steps, knee, cache_hit_ratio, num_ctx, answers })
+    Ok(Report { mode: mining.spec.answers, steps, knee, cache_hit_ratio, num_ctx, answers, first_answers })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_step(
     client: &LlmClient,
     mining: &Mining,
-    tasks: &[Task],
+    tasks: &[Sample],
     next_task: &mut usize,
     concurrency: usize,
     plan: &Plan,
     progress: &(dyn Fn(&str) + Sync),
+    first_answers: &mut std::collections::BTreeMap<usize, Value>,
 ) -> Step {
     let calls = plan.calls_per_step.unwrap_or((3 * concurrency).max(6));
     let started = Instant::now();
@@ -174,10 +218,10 @@ async fn run_step(
     let (mut launched, mut results) = (0usize, Vec::new());
     loop {
         while in_flight.len() < concurrency && launched < calls && started.elapsed() < plan.step_limit {
-            let task = &tasks[*next_task % tasks.len()];
+            let index = *next_task % tasks.len();
             *next_task += 1;
             launched += 1;
-            in_flight.push(call(client, mining, task));
+            in_flight.push(call(client, mining, &tasks[index], index));
         }
         let Some(result) = in_flight.next().await else { break };
         progress("call");
@@ -185,6 +229,12 @@ async fn run_step(
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-3);
     let answers: Vec<&Answer> = results.iter().filter_map(|(r, _)| r.as_ref().ok()).collect();
+    for answer in &answers {
+        if let Some(mined) = &answer.mined {
+            first_answers.entry(answer.sample).or_insert_with(|| mined.clone());
+        }
+    }
+    let mined: Vec<&Value> = answers.iter().filter_map(|a| a.mined.as_ref()).collect();
     let answered: Vec<_> = results.iter().filter_map(|(r, ms)| r.as_ref().ok().map(|a| (&a.usage, *ms))).collect();
     let groundings: Vec<&protocol::grounding::Grounding> =
         answers.iter().filter_map(|a| a.grounding.as_ref()).collect();
@@ -210,31 +260,35 @@ async fn run_step(
         items: groundings.iter().map(|g| u64::from(g.items)).sum(),
         ungrounded_items: groundings.iter().map(|g| u64::from(g.ungrounded_items())).sum(),
         empty: groundings.iter().filter(|g| g.empty).count() as u64,
+        kinds: KINDS.map(|kind| mined.iter().map(|m| m[kind].as_array().map_or(0, Vec::len) as u64).sum()),
     }
 }
 
-/// One answered call: its usage, and its grounding when the answer was usable.
+/// One answered call: which sample, its usage, and when the answer was
+/// usable its full-shape answer and grounding.
 struct Answer {
+    sample: usize,
     usage: protocol::Usage,
+    mined: Option<Value>,
     grounding: Option<protocol::grounding::Grounding>,
 }
 
-/// One call as the miner makes it, its answer checked as the miner checks it; and its wall time.
-async fn call(client: &LlmClient, mining: &Mining, task: &Task) -> (Result<Answer, LlmError>, u64) {
-    let prompt = &mining.prompt;
-    let user = prompt.user_message(task);
-    let request = prompt.request(&user, mining.spec.num_ctx, 1);
+/// One call as the miner makes it (in the spec's answer mode), its answer
+/// checked as the miner checks it; and its wall time.
+async fn call(client: &LlmClient, mining: &Mining, sample: &Sample, index: usize) -> (Result<Answer, LlmError>, u64) {
+    let question = mining.question(&sample.task, &sample.cues);
+    let request = mining.prompt.request(&question.user, mining.spec.num_ctx, 1);
     let started = Instant::now();
     let reply = client.chat(&request).await;
     let elapsed = started.elapsed().as_millis() as u64;
-    let segment = &task.segment;
+    let segment = &sample.task.segment;
     let answer = reply.map(|reply| {
-        let repaired = (!reply.truncated)
-            .then(|| crate::answer::repair::repair(&reply.content, &prompt.schema, segment.t0_ms, segment.t1_ms).ok())
-            .flatten();
-        let grounding =
-            repaired.map(|r| protocol::grounding::check(&r.output, &segment.text, segment.t0_ms, segment.t1_ms));
-        Answer { usage: reply.usage, grounding }
+        let repaired =
+            (!reply.truncated).then(|| mining.accept(&question, &reply.content, &sample.task).ok()).flatten();
+        let grounding = repaired
+            .as_ref()
+            .map(|r| protocol::grounding::check(&r.output, &segment.text, segment.t0_ms, segment.t1_ms));
+        Answer { sample: index, usage: reply.usage, mined: repaired.map(|r| r.output), grounding }
     });
     (answer, elapsed)
 }
@@ -278,8 +332,9 @@ pub fn render(report: &Report, client: &LlmClient) -> String {
     let a = &report.answers;
     let _ = writeln!(
         out,
-        "answers: {} of {} usable after repair; {:.0} prompt tokens per call, {:.0} output tokens per call; \
+        "answers ({}): {} of {} usable after repair; {:.0} prompt tokens per call, {:.0} output tokens per call; \
          {:.1} items per usable answer, {:.0}% of items grounded; {} empty answer(s) to real speech",
+        report.mode,
         a.valid,
         a.answered,
         a.prompt_tokens_per_call,
@@ -341,51 +396,91 @@ pub fn svg(report: &Report, client: &LlmClient) -> String {
     chart::svg(&format!("podmine bench: {} at {}", client.model, client.endpoint), &report.steps, report.knee)
 }
 
-/// `worker bench`: the sweep with a progress bar, the table, the SVG.
+/// `worker bench`: the sweep with a progress bar, the table, the SVG; once
+/// per answer mode asked for, then their comparison.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (segments, title) = bench_segments(args.corpus.as_deref())?;
-    let tasks = tasks_from(segments, &title);
-    let mining = bench_mining(&args.mining, &tasks)?;
-    let model = mining.spec.model.clone();
-    let client =
-        LlmClient::new(&endpoint_url(&args.llm), args.api, &model, mining.generation.clone(), args.request_timeout)?;
+    let samples = samples_from(segments, &title);
+    let modes = match args.mining.answers.as_slice() {
+        [] => vec![AnswerMode::Full],
+        modes => modes.to_vec(),
+    };
     let plan = Plan {
         max_concurrency: args.max_concurrency.max(1),
         calls_per_step: args.calls_per_step,
         step_limit: args.step_limit,
     };
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}: {pos} calls")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    let progress = |event: &str| match event {
-        "call" => bar.inc(1),
-        step => bar.set_message(format!("{model} {}: {step}", client.endpoint)),
+    let mut reports = Vec::new();
+    for &mode in &modes {
+        let mining = bench_mining(&args.mining, mode, &samples)?;
+        let model = mining.spec.model.clone();
+        let client = LlmClient::new(
+            &endpoint_url(&args.llm),
+            args.api,
+            &model,
+            mining.generation.clone(),
+            args.request_timeout,
+        )?;
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}: {pos} calls")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let progress = |event: &str| match event {
+            "call" => bar.inc(1),
+            step => bar.set_message(format!("{model} {} ({mode} answers): {step}", client.endpoint)),
+        };
+        let report = sweep(&client, &mining, &samples, &plan, &progress).await?;
+        bar.finish_and_clear();
+        if modes.len() > 1 {
+            println!("== {mode} answers ==");
+        }
+        print!("{}", render(&report, &client));
+        let svg_path = chart_path(&args.svg, mode, modes.len());
+        std::fs::write(&svg_path, svg(&report, &client))
+            .with_context(|| format!("cannot write {}", svg_path.display()))?;
+        println!("chart: {}", svg_path.display());
+        reports.push(report);
+    }
+    let comparison = match reports.as_slice() {
+        [first, second, ..] => {
+            let comparison = compare::compare(first, second, &samples);
+            print!("{}", compare::render(&comparison));
+            Some(comparison)
+        }
+        _ => None,
     };
-    let report = sweep(&client, &mining, &tasks, &plan, &progress).await?;
-    bar.finish_and_clear();
-    print!("{}", render(&report, &client));
-    std::fs::write(&args.svg, svg(&report, &client)).with_context(|| format!("cannot write {}", args.svg.display()))?;
-    println!("chart: {}", args.svg.display());
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        let json = match (&comparison, reports.as_slice()) {
+            (None, [report]) => serde_json::to_value(report)?,
+            _ => serde_json::json!({"modes": reports, "comparison": comparison}),
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
     Ok(())
 }
 
-/// The flags' settings as a run would record them, with one context size
-/// for the bench's segments (as a run has one for its corpus).
-fn bench_mining(flags: &crate::cli::MiningFlags, tasks: &[Task]) -> anyhow::Result<Mining> {
-    let local = crate::spec::LocalMining::from_flags(flags)?;
-    let first = Mining::new(local.new_spec("worker bench".into(), 0));
-    let longest = tasks.iter().map(|task| crate::spec::user_chars(task, first.spec.answers)).max().unwrap_or(0);
+/// The chart's file: as given for one mode, `<stem>-<mode>.svg` for several.
+fn chart_path(given: &std::path::Path, mode: AnswerMode, modes: usize) -> std::path::PathBuf {
+    if modes < 2 {
+        return given.to_path_buf();
+    }
+    let stem = given.file_stem().map_or("podmine-bench".into(), |s| s.to_string_lossy().into_owned());
+    given.with_file_name(format!("{stem}-{mode}.svg"))
+}
+
+/// The flags' settings as a run would record them (in answer mode `mode`),
+/// with one context size for the bench's segments (as a run has one for its corpus).
+fn bench_mining(flags: &crate::cli::MiningFlags, mode: AnswerMode, samples: &[Sample]) -> anyhow::Result<Mining> {
+    let flags = crate::cli::MiningFlags { answers: vec![mode], ..flags.clone() };
+    let local = crate::spec::LocalMining::from_flags(&flags)?;
+    let longest = samples.iter().map(|s| crate::spec::user_chars(&s.task, mode)).max().unwrap_or(0);
     Ok(Mining::new(local.new_spec("worker bench".into(), longest)))
 }
 
 /// Real segments for the bench: from a corpus folder, or the built-in episode.
-fn bench_segments(corpus: Option<&std::path::Path>) -> anyhow::Result<(Vec<Segment>, String)> {
+fn bench_segments(corpus: Option<&std::path::Path>) -> anyhow::Result<(Vec<TimedSegment>, String)> {
     use transcripts::{corpus as scan, segmenter, transcript};
     const WANTED: usize = 200;
     let mut segments = Vec::new();
@@ -396,7 +491,7 @@ fn bench_segments(corpus: Option<&std::path::Path>) -> anyhow::Result<(Vec<Segme
                 let Some(file) = episode.candidates.first() else { continue };
                 let Ok(bytes) = std::fs::read(root.join(file)) else { continue };
                 if let Ok(read) = transcript::read(file, &bytes) {
-                    segments.extend(segmenter::segment(&episode.id, &read.cues, 30_000));
+                    segments.extend(segmenter::segment_timed(&episode.id, &read.cues, 30_000));
                 }
                 if segments.len() >= WANTED {
                     break;
@@ -407,7 +502,7 @@ fn bench_segments(corpus: Option<&std::path::Path>) -> anyhow::Result<(Vec<Segme
         None => {
             let id = protocol::EpisodeId::parse("bench/sample").context("sample id")?;
             let read = transcript::read(std::path::Path::new("sample.srt"), SAMPLE_EPISODE.as_bytes())?;
-            segments = segmenter::segment(&id, &read.cues, 30_000);
+            segments = segmenter::segment_timed(&id, &read.cues, 30_000);
             "built-in sample episode".to_owned()
         }
     };

@@ -151,16 +151,17 @@ pub struct MiningFlags {
     /// How the model answers [default for a new run: full]: `full` (it writes
     /// the quotes and times), or `compact` (it cites numbered sentences; the
     /// worker writes the quotes and times from the transcript: fewer output
-    /// tokens). Measure both on your Mac first: `worker bench --answers full,compact`.
-    #[arg(long, value_enum)]
-    pub answers: Option<AnswerMode>,
+    /// tokens). Measure both on your Mac first: `worker bench --answers full,compact`
+    /// (the bench takes both; a run one).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub answers: Vec<AnswerMode>,
 }
 
 impl MiningFlags {
     /// Whether any flag was given.
     pub fn any(&self) -> bool {
         let Self { model, prompt, schema, num_predict, temperature, max_items, num_ctx, answers } = self;
-        answers.is_some()
+        !answers.is_empty()
             || model.is_some()
             || prompt.is_some()
             || schema.is_some()

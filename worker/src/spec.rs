@@ -12,11 +12,12 @@
 
 use crate::answer::compact;
 use crate::answer::prompt::{self, Prompt};
+use crate::answer::repair::{self, Repaired};
 use crate::cli::MiningFlags;
 use crate::llm::Generation;
 use anyhow::Context;
 use async_nats::jetstream;
-use protocol::sentences::sentences;
+use protocol::sentences::{sentences, CueMark, Sentence};
 use protocol::spec::{self, AnswerMode, RunSpec, SpecError};
 use protocol::{MiningSpec, Task};
 use serde_json::Value;
@@ -66,7 +67,14 @@ impl LocalMining {
             num_predict: flags.num_predict,
             temperature: flags.temperature,
             num_ctx: flags.num_ctx,
-            answers: flags.answers,
+            answers: match flags.answers[..] {
+                [] => None,
+                [one] => Some(one),
+                _ => anyhow::bail!(
+                    "--answers takes one mode for a run (full or compact); `worker bench --answers full,compact` \
+                     compares them"
+                ),
+            },
         })
     }
 
@@ -225,6 +233,41 @@ impl Mining {
         Self { spec, prompt, generation, work }
     }
 
+    /// How `task` is asked in the spec's answer mode: its user message (and,
+    /// for compact answers, its numbered sentences, timed by `cues`).
+    pub fn question(&self, task: &Task, cues: &[CueMark]) -> Question {
+        match self.spec.answers {
+            AnswerMode::Full => Question { user: self.prompt.user_message(task), sentences: Vec::new() },
+            AnswerMode::Compact => {
+                let sentences = sentences(&task.segment, cues);
+                Question { user: compact::user_message(task, &sentences), sentences }
+            }
+        }
+    }
+
+    /// A reply's content as a result: a compact answer expanded into the
+    /// full shape of the spec's schema, then (either mode) validated and
+    /// repaired. The error says why it is unusable (the caller asks again).
+    pub fn accept(&self, question: &Question, raw: &str, task: &Task) -> Result<Repaired, String> {
+        let segment = &task.segment;
+        match self.spec.answers {
+            AnswerMode::Full => {
+                repair::repair(raw, &self.spec.schema, segment.t0_ms, segment.t1_ms).map_err(|e| e.to_string())
+            }
+            AnswerMode::Compact => {
+                let expanded =
+                    compact::expand(raw, &question.sentences, &self.spec.schema).map_err(|e| e.to_string())?;
+                let answer = expanded.answer.to_string();
+                let mut repaired = repair::repair(&answer, &self.spec.schema, segment.t0_ms, segment.t1_ms)
+                    .map_err(|e| e.to_string())?;
+                let mut repairs = expanded.repairs;
+                repairs.append(&mut repaired.repairs);
+                repaired.repairs = repairs;
+                Ok(repaired)
+            }
+        }
+    }
+
     /// What the model is sent: the spec's instructions and schema for full
     /// answers; with the compact addendum and the compact schema for compact ones.
     fn prompt_of(spec: &RunSpec) -> Prompt {
@@ -241,6 +284,14 @@ impl Mining {
     pub fn context_needed(&self, user_message: &str) -> u32 {
         self.prompt.num_ctx(user_message, self.spec.num_predict)
     }
+}
+
+/// One segment as the model is asked about it (see [`Mining::question`]).
+#[derive(Clone, Debug)]
+pub struct Question {
+    pub user: String,
+    /// The numbered sentences a compact answer cites (empty for full answers).
+    pub sentences: Vec<Sentence>,
 }
 
 /// Characters of the user message `task` is sent with in a run of `answers`

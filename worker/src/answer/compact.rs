@@ -28,6 +28,8 @@ const ARRAYS: [(&str, &str, &[Field]); 4] = [
 
 /// The key of the cited sentence numbers in every compact item.
 const CITED: &str = "e";
+/// Sentences one item may cite (a guard against a generation that counts on).
+const MAX_CITED: u64 = 8;
 
 /// What is added to any prompt (podmine's or the users') in compact mode.
 pub const ADDENDUM: &str = "\n\nANSWER FORMAT (compact): the segment comes as numbered sentences. Do not copy \
@@ -64,7 +66,8 @@ pub fn supports(full: &Value) -> Result<(), String> {
 }
 
 /// The schema the model answers in compact mode, from the full one: the same
-/// content fields (their enums kept) under short keys, plus the cited numbers.
+/// content fields (their enums and length bounds kept, and each array's item
+/// cap) under short keys, plus the cited numbers.
 pub fn compact_schema(full: &Value) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
@@ -76,17 +79,26 @@ pub fn compact_schema(full: &Value) -> Value {
         let mut item_needs = vec![Value::from(CITED)];
         for (field, key) in fields {
             let mut field_schema = json!({"type": "string"});
-            if let Some(values) = item.pointer(&format!("/properties/{field}/enum")) {
-                field_schema["enum"] = values.clone();
+            for bound in ["enum", "maxLength"] {
+                if let Some(value) = item.pointer(&format!("/properties/{field}/{bound}")) {
+                    field_schema[bound] = value.clone();
+                }
             }
             item_properties.insert((*key).to_owned(), field_schema);
             if item_required.contains(field) {
                 item_needs.push(Value::from(*key));
             }
         }
-        item_properties.insert(CITED.to_owned(), json!({"type": "array", "items": {"type": "integer"}, "minItems": 1}));
+        item_properties.insert(
+            CITED.to_owned(),
+            json!({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": MAX_CITED}),
+        );
         let items = json!({"type": "object", "properties": item_properties, "required": item_needs});
-        properties.insert(short.to_owned(), json!({"type": "array", "items": items}));
+        let mut array_schema = json!({"type": "array", "items": items});
+        if let Some(max) = full.pointer(&format!("/properties/{array}/maxItems")) {
+            array_schema["maxItems"] = max.clone(); // `--max-items`, or the default schema's runaway guard
+        }
+        properties.insert(short.to_owned(), array_schema);
         required.push(Value::from(short));
     }
     json!({"type": "object", "properties": properties, "required": required})

@@ -3,14 +3,12 @@
 //! tests call this step directly.
 
 use super::retry;
-use crate::answer::{compact, repair};
 use crate::llm::endpoints::Endpoints;
 use crate::llm::{ChatReply, ChatRequest, ErrorKind, LlmError};
 use crate::observe::Counters;
 use crate::spec::Mining;
 use async_nats::jetstream;
-use protocol::sentences::{sentences, CueMark};
-use protocol::spec::AnswerMode;
+use protocol::sentences::CueMark;
 use protocol::{codec, subjects, FailureRecord, Provenance, SegmentResult, Task, Usage, WorkKey};
 use runtime::Backoff;
 use std::sync::Arc;
@@ -71,18 +69,11 @@ impl Miner {
             return Outcome::AlreadyDone;
         }
         let prompt = &self.mining.prompt;
-        let answers = self.mining.spec.answers;
-        let sentences = match answers {
-            AnswerMode::Full => Vec::new(),
-            AnswerMode::Compact => sentences(&task.segment, cues),
-        };
-        let user = match answers {
-            AnswerMode::Full => prompt.user_message(task),
-            AnswerMode::Compact => compact::user_message(task, &sentences),
-        };
+        let question = self.mining.question(task, cues);
+        let user = &question.user;
         let (num_predict, num_ctx) = (self.mining.spec.num_predict, self.mining.spec.num_ctx);
         let mut usage = Usage::default();
-        let needed = self.mining.context_needed(&user);
+        let needed = self.mining.context_needed(user);
         if needed > num_ctx {
             let reason = format!(
                 "the segment needs a context of about {needed} tokens (prompt, schema, segment and {num_predict} \
@@ -94,7 +85,7 @@ impl Miner {
         let mut last_raw = None;
         let mut last_problem = String::new();
         for ask in 0..MAX_ASKS {
-            let request = prompt.request(&user, num_ctx, seed(&work_key, ask));
+            let request = prompt.request(user, num_ctx, seed(&work_key, ask));
             let reply = match self.call_with_retries(&request).await {
                 Ok(reply) => reply,
                 Err(err) if err.is_transient() => return Outcome::Retry(err.detail),
@@ -108,36 +99,19 @@ impl Miner {
                 last_raw = Some(reply.content);
                 continue;
             }
-            let raw = reply.content;
-            let expanded;
-            let (answer, mut repairs) = match answers {
-                AnswerMode::Full => (raw.as_str(), Vec::new()),
-                AnswerMode::Compact => match compact::expand(&raw, &sentences, &self.mining.spec.schema) {
-                    Ok(compact::Expanded { answer, repairs }) => {
-                        expanded = answer.to_string();
-                        (expanded.as_str(), repairs)
-                    }
-                    Err(unusable) => {
-                        last_problem = unusable.to_string();
-                        last_raw = Some(raw);
-                        continue;
-                    }
-                },
-            };
-            match repair::repair(answer, &self.mining.spec.schema, task.segment.t0_ms, task.segment.t1_ms) {
+            match self.mining.accept(&question, &reply.content, task) {
                 Ok(repaired) => {
-                    repairs.extend(repaired.repairs);
                     return Outcome::Mined(Box::new(SegmentResult {
                         task: task.clone(),
                         work_key,
                         mined_json: repaired.output.to_string(),
-                        repairs,
+                        repairs: repaired.repairs,
                         provenance: provenance(ask + 1),
                     }));
                 }
-                Err(invalid) => {
-                    last_problem = invalid.to_string();
-                    last_raw = Some(raw);
+                Err(problem) => {
+                    last_problem = problem;
+                    last_raw = Some(reply.content);
                 }
             }
         }
