@@ -77,7 +77,12 @@ pub async fn read(
                 None => break,
             };
             outage.recovered();
-            let Ok(sequence) = message.info().map(|info| info.stream_sequence) else { continue };
+            let Ok((sequence, mined_at_ms)) = message.info().map(|info| {
+                let published_ms = info.published.unix_timestamp_nanos() / 1_000_000;
+                (info.stream_sequence, u64::try_from(published_ms).unwrap_or(0))
+            }) else {
+                continue;
+            };
             if sequence < next {
                 continue;
             }
@@ -91,7 +96,7 @@ pub async fn read(
                     }
                 },
                 _ => match decode(stream, &message.payload) {
-                    Ok(settled) => Read::Outcome(Box::new(Incoming { settled, stream, sequence })),
+                    Ok(settled) => Read::Outcome(Box::new(Incoming { settled, stream, sequence, mined_at_ms })),
                     Err(err @ CodecError::UnknownVersion(_)) => return blocked(stream, sequence, &err),
                     Err(err) => {
                         tracing::error!(stream, sequence, error = %err, "a corrupt message: skipped");

@@ -64,6 +64,28 @@ impl SegmentRecord {
     }
 }
 
+/// The store as a dashboard served by the process that holds it finds it:
+/// set while it is open, cleared while it is closed (a collector paused by
+/// a full disk closes and reopens it).
+#[derive(Clone, Default)]
+pub struct StoreSlot(std::sync::Arc<std::sync::RwLock<Option<Store>>>);
+
+impl std::fmt::Debug for StoreSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get().is_some() { "StoreSlot(open)" } else { "StoreSlot(closed)" })
+    }
+}
+
+impl StoreSlot {
+    pub fn set(&self, store: Option<Store>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = store;
+    }
+
+    pub fn get(&self) -> Option<Store> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Totals for `status`, kept as running figures (not counted per call).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
@@ -80,7 +102,7 @@ pub struct Store {
     outcomes: sled::Tree,
     /// Running counters.
     meta: sled::Tree,
-    /// 10-second bucket → segments settled in it.
+    /// 10-second bucket (by when the outcome was mined) → segments settled in it.
     buckets: sled::Tree,
     /// Failure reason (first 80 characters) → failed segments with it.
     reasons: sled::Tree,
@@ -379,6 +401,61 @@ mod tests {
         assert_eq!(store.totals().unwrap(), Totals { episodes: 1, segments: 2 });
     }
     #[tokio::test]
+    async fn the_time_series_counts_outcomes_when_mined_not_when_collected() {
+        use protocol::{MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
+        let id = EpisodeId::parse("show/a").unwrap();
+        let segment = |index: u32| protocol::Segment {
+            episode: id.clone(),
+            index,
+            t0_ms: u64::from(index) * 30_000,
+            t1_ms: u64::from(index + 1) * 30_000,
+            speaker: None,
+            text: format!("segment {index}"),
+            times_estimated: false,
+        };
+        let records: Vec<SegmentRecord> =
+            (0..3).map(|i| SegmentRecord { content_hash: segment(i).content_hash(), generation: 0 }).collect();
+        store.record_episode(&id, &record(3), &records, &[]).unwrap();
+        let spec =
+            MiningSpec { prompt_hash: "p".into(), schema_hash: "s".into(), model: "m".into(), options: "{}".into() };
+        let mined = |index: u32, at_ms: u64| Incoming {
+            settled: Settled::Mined(SegmentResult {
+                task: Task {
+                    segment: segment(index),
+                    episode_title: "A".into(),
+                    source_path: "a.srt".into(),
+                    episode_segments: 3,
+                    generation: 0,
+                },
+                work_key: WorkKey(ContentHash::of_bytes(&[index as u8])),
+                mined_json: r#"{"claims":[],"jargon":[],"people":[],"mental_models":[]}"#.into(),
+                repairs: Vec::new(),
+                provenance: Provenance {
+                    spec: spec.clone(),
+                    worker: "w".into(),
+                    attempts: 1,
+                    delivery: 1,
+                    usage: Usage { output_tokens: 100, ..Usage::default() },
+                },
+            }),
+            stream: "R",
+            sequence: u64::from(index) + 1,
+            mined_at_ms: at_ms,
+        };
+        // Mined over three minutes, collected all at once an hour later (a catch-up).
+        let hour_later = 3_600_000 + 10 * 60_000;
+        store.apply(&[mined(0, 600_000), mined(1, 660_000), mined(2, 780_000)], hour_later).unwrap();
+        let (width, points) = store.series(60_000, 720).unwrap();
+        assert_eq!(width, 60_000);
+        assert_eq!(points, vec![(600_000, 1, 100), (660_000, 1, 100), (720_000, 0, 0), (780_000, 1, 100)]);
+        let (wide, points) = store.series(60_000, 2).unwrap();
+        assert_eq!((wide, points.iter().map(|p| p.1).sum::<u64>()), (120_000, 3), "{points:?}");
+        assert!(points.len() <= 2);
+    }
+
+    #[tokio::test]
     async fn grounding_figures_are_kept_and_counted_once_for_a_store_that_lacked_them() {
         use protocol::{MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
         let dir = tempfile::tempdir().unwrap();
@@ -417,7 +494,8 @@ mod tests {
             let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
             let segment_record = SegmentRecord { content_hash: segment.content_hash(), generation: 0 };
             store.record_episode(&id, &record(1), &[segment_record], &[]).unwrap();
-            let incoming = Incoming { settled: Settled::Mined(result.clone()), stream: "R", sequence: 1 };
+            let incoming =
+                Incoming { settled: Settled::Mined(result.clone()), stream: "R", sequence: 1, mined_at_ms: 0 };
             store.apply(std::slice::from_ref(&incoming), 0).unwrap();
             store.apply(&[Incoming { sequence: 2, ..incoming }], 0).unwrap(); // a duplicate counts nothing
             assert_eq!(store.quality().unwrap()["m"], want);

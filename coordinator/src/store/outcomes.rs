@@ -145,8 +145,11 @@ impl Quality {
 
 pub(super) const QUALITY: &str = "quality/";
 
-/// Width of a completion bucket.
+/// Width of a completion bucket (keyed by when its outcomes were mined).
 pub const BUCKET_MS: u64 = 10_000;
+
+/// One point of the run's time series: (start unix ms, segments, output tokens).
+pub type SeriesPoint = (u64, u64, u64);
 
 /// Segments and output tokens settled in one bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -170,6 +173,11 @@ pub struct Incoming {
     pub settled: Settled,
     pub stream: &'static str,
     pub sequence: u64,
+    /// When its worker published it (the stream's own timestamp, unix ms):
+    /// the time it is counted under in the rates and the dashboard's time
+    /// series, so a catch-up or a rebuild from the streams shows no spike.
+    /// 0: not known (an outcome kept aside and adopted later): counted now.
+    pub mined_at_ms: u64,
 }
 
 /// The reason a failure is counted under.
@@ -221,6 +229,18 @@ pub(super) fn u64_from(bytes: &[u8]) -> u64 {
 }
 
 impl Store {
+    /// Segments of `episode` with an outcome (of any spec).
+    pub fn settled_in(&self, episode: &protocol::EpisodeId) -> anyhow::Result<u64> {
+        let mut prefix = episode.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut count = 0;
+        for key in self.outcomes.scan_prefix(prefix).keys() {
+            key?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     pub fn outcome(&self, key: &SegmentKey) -> anyhow::Result<Option<Settled>> {
         self.outcomes.get(segment_key_bytes(key))?.map(|v| codec::decode(&v).context("corrupt outcome")).transpose()
     }
@@ -331,10 +351,11 @@ impl Store {
                 }
                 let usage = settled.usage();
                 counters.usage.add(&usage);
-                let bucket_key = (now_unix_ms / BUCKET_MS).to_be_bytes();
+                let at_ms = if incoming.mined_at_ms > 0 { incoming.mined_at_ms } else { now_unix_ms };
+                let bucket_key = (at_ms / BUCKET_MS).to_be_bytes();
                 let mut bucket: Bucket = decode_in_tx(buckets.get(bucket_key)?)?.unwrap_or_default();
-                if bucket.segments == 0 {
-                    bucket.first_ms = now_unix_ms;
+                if bucket.segments == 0 || at_ms < bucket.first_ms {
+                    bucket.first_ms = at_ms;
                 }
                 bucket.segments += 1;
                 bucket.output_tokens += usage.output_tokens;
@@ -436,7 +457,7 @@ impl Store {
         let (mut adopted, mut keys) = (Vec::new(), Vec::new());
         for entry in self.orphans.scan_prefix(&prefix) {
             let (key, value) = entry?;
-            adopted.push(Incoming { settled: codec::decode(&value)?, stream: "", sequence: 0 });
+            adopted.push(Incoming { settled: codec::decode(&value)?, stream: "", sequence: 0, mined_at_ms: 0 });
             keys.push(key);
         }
         if !adopted.is_empty() {
@@ -548,6 +569,37 @@ impl Store {
             .values()
             .map(|v| Ok(codec::decode(&v?)?))
             .collect()
+    }
+
+    /// The whole run's throughput, by when its outcomes were mined, in
+    /// points of `width_ms` or wider (a multiple of [`BUCKET_MS`], widened so
+    /// a long run gives at most `max_points`): (start unix ms, segments,
+    /// output tokens), in time order, empty points included.
+    pub fn series(&self, width_ms: u64, max_points: u64) -> anyhow::Result<(u64, Vec<SeriesPoint>)> {
+        let index = |key: &[u8]| -> u64 {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&key[..8.min(key.len())]);
+            u64::from_be_bytes(bytes)
+        };
+        let (Some(first), Some(last)) = (self.buckets.first()?, self.buckets.last()?) else {
+            return Ok((width_ms, Vec::new()));
+        };
+        let (first, last) = (index(&first.0) * BUCKET_MS, index(&last.0) * BUCKET_MS);
+        let span = last - first + BUCKET_MS;
+        let mut width = width_ms.max(BUCKET_MS).div_ceil(BUCKET_MS) * BUCKET_MS;
+        while span.div_ceil(width) > max_points.max(1) {
+            width *= 2;
+        }
+        let start = first / width * width;
+        let mut points: Vec<SeriesPoint> = (0..=(last - start) / width).map(|i| (start + i * width, 0, 0)).collect();
+        for entry in self.buckets.iter() {
+            let (key, value) = entry?;
+            let bucket: Bucket = codec::decode(&value)?;
+            let point = &mut points[((index(&key) * BUCKET_MS - start) / width) as usize];
+            point.1 += bucket.segments;
+            point.2 += bucket.output_tokens;
+        }
+        Ok((width, points))
     }
 
     /// Rebuilds the failure index and reason counts of a store written by a
