@@ -70,6 +70,26 @@ pub enum Command {
         follow: bool,
         #[command(flatten)]
         ungrounded: UngroundedFlag,
+        #[command(flatten)]
+        dashboard: DashboardFlags,
+    },
+    /// Serve the live dashboard from the store when no collector runs (a
+    /// collector serves it itself with `--dashboard ADDR`).
+    Dashboard {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Address to serve on; beyond 127.0.0.1 every request needs the token.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The token requests need beyond localhost (made up and printed when not given).
+        #[arg(long, env = "PODMINE_DASHBOARD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Another host name the page may be opened by (e.g. mac-studio.local); repeatable.
+        #[arg(long)]
+        allow_host: Vec<String>,
+        /// Folder of the episode files (the page links them).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
     },
     /// List failed segments: reason, attempts, where the raw output is.
     Failed {
@@ -117,6 +137,8 @@ pub enum Command {
         segment_seconds: u64,
         #[command(flatten)]
         ungrounded: UngroundedFlag,
+        #[command(flatten)]
+        dashboard: DashboardFlags,
         /// The local worker's flags, as `worker run` takes them (also accepted
         /// after `--`, e.g. `-- --num-predict 400`).
         #[command(flatten, next_help_heading = "Local worker")]
@@ -140,6 +162,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--dashboard ADDR` and its token, as `collect` and `run` take them.
+#[derive(Debug, clap::Args)]
+pub struct DashboardFlags {
+    /// Serve the live dashboard on this address (e.g. 127.0.0.1:8080); beyond
+    /// 127.0.0.1 every request needs the token.
+    #[arg(long, value_name = "ADDR")]
+    dashboard: Option<std::net::SocketAddr>,
+    /// The dashboard's token (made up and printed when it listens beyond localhost without one).
+    #[arg(long, env = "PODMINE_DASHBOARD_TOKEN", hide_env_values = true)]
+    dashboard_token: Option<String>,
+    /// Another host name the dashboard may be opened by (e.g. mac-studio.local); repeatable.
+    #[arg(long)]
+    dashboard_allow_host: Vec<String>,
+}
+
+impl DashboardFlags {
+    fn settings(&self, out: &std::path::Path) -> Option<crate::dashboard::DashboardSettings> {
+        Some(crate::dashboard::DashboardSettings {
+            listen: self.dashboard?,
+            token: self.dashboard_token.clone(),
+            allow_hosts: self.dashboard_allow_host.clone(),
+            out: out.to_path_buf(),
+        })
+    }
 }
 
 /// `--drop-ungrounded`, as `collect`, `export` and `run` take it.
@@ -196,14 +244,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Collect { nats, out, follow, ungrounded } => {
+        Command::Collect { nats, out, follow, ungrounded, dashboard } => {
             let js = nats::connect(&nats).await?;
             let cancel = cancel_on_signal();
+            let mut dashboard_store = None;
+            if let Some(settings) = dashboard.settings(&out) {
+                let slot = crate::store::StoreSlot::default();
+                let serving =
+                    crate::dashboard::serve(&settings, slot.clone(), Some(js.clone()), cancel.clone()).await?;
+                eprintln!("collect: dashboard at {}", serving.url);
+                dashboard_store = Some(slot);
+            }
             let settings = CollectSettings {
                 out: out.clone(),
                 follow,
                 snapshot: Some(cli.data_dir.join("status.json")),
                 ungrounded: ungrounded.items(),
+                dashboard_store,
             };
             let open = || open_store(&cli.data_dir);
             let collected = collect::run_through_full_disks(&js, &cli.data_dir, open, &settings, &cancel).await?;
@@ -249,13 +306,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dashboard { nats, listen, token, allow_host, out } => {
+            let store = open_store_waiting(&cli.data_dir, std::time::Duration::from_secs(2)).map_err(|err| {
+                err.context("a collector holds the store: serve the dashboard from it with `coordinator collect --follow --dashboard ADDR`")
+            })?;
+            let js = match nats::connect(&nats).await {
+                Ok(js) => Some(js),
+                Err(err) => {
+                    eprintln!("dashboard: NATS does not answer ({err:#}): showing the store only (no queue, workers or retry)");
+                    None
+                }
+            };
+            let cancel = cancel_on_signal();
+            let settings = crate::dashboard::DashboardSettings { listen, token, allow_hosts: allow_host, out };
+            let slot = crate::store::StoreSlot::default();
+            slot.set(Some(store));
+            let serving = crate::dashboard::serve(&settings, slot, js, cancel.clone()).await?;
+            println!("dashboard at {} (Ctrl-C stops it)", serving.url);
+            serving.task.await.context("the dashboard stopped")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Failed { out, json } => {
             print!("{}", failures::list(&open_store(&cli.data_dir)?, &out, json)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::RetryFailed { nats, reason } => {
             let js = nats::connect(&nats).await?;
-            let retried = failures::retry(&js, &open_store(&cli.data_dir)?, reason.as_deref()).await?;
+            let selection = reason.map_or(failures::Selection::All, failures::Selection::ReasonContains);
+            let retried = failures::retry(&js, &open_store(&cli.data_dir)?, &selection).await?;
             println!("re-enqueued {retried} failed segment(s)");
             Ok(ExitCode::SUCCESS)
         }
@@ -270,7 +348,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::export_jsonl(&store, &mut writer, ungrounded.items())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { corpus, nats, nats_auth, out, segment_seconds, ungrounded, worker } => {
+        Command::Run { corpus, nats, nats_auth, out, segment_seconds, ungrounded, dashboard, worker } => {
             let settings = RunSettings {
                 corpus,
                 out: out.clone(),
@@ -280,6 +358,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 segment_seconds,
                 ungrounded: ungrounded.items(),
                 worker: worker::Settings::from_options(&worker)?,
+                dashboard: dashboard.settings(&out),
             };
             let ended = run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await.map_err(|err| {
                 if runtime::full_disk::is_full(&err) {

@@ -35,13 +35,37 @@ pub fn list(store: &Store, out: &Path, json: bool) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// Re-enqueues failures whose reason contains `reason` (all when `None`).
-pub async fn retry(js: &jetstream::Context, store: &Store, reason: Option<&str>) -> anyhow::Result<u64> {
+/// Which failures to put back on the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    /// Failures whose reason contains this text (`retry-failed --reason`).
+    ReasonContains(String),
+    /// Failures counted under this reason (its first 80 characters: the
+    /// groups `status` and the dashboard show).
+    Reason(String),
+    /// One segment (`show/ep#12`).
+    Segment(String),
+}
+
+impl Selection {
+    fn takes(&self, failure: &protocol::FailureRecord) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::ReasonContains(text) => failure.reason.contains(text.as_str()),
+            Selection::Reason(key) => crate::store::outcomes::reason_key(&failure.reason) == *key,
+            Selection::Segment(key) => failure.task.segment.key().to_string() == *key,
+        }
+    }
+}
+
+/// Re-enqueues the failures `selection` takes; returns how many.
+pub async fn retry(js: &jetstream::Context, store: &Store, selection: &Selection) -> anyhow::Result<u64> {
     let mut publisher = Publisher::new(js.clone());
     let answers = store.spec()?.map(|spec| spec.answers).unwrap_or_default();
     let mut retried = 0;
     for failure in store.failures()? {
-        if reason.is_some_and(|r| !failure.reason.contains(r)) {
+        if !selection.takes(&failure) {
             continue;
         }
         let key = failure.task.segment.key();

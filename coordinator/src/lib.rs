@@ -29,6 +29,7 @@
 
 pub mod cli;
 mod collect;
+mod dashboard;
 mod enqueue;
 mod failures;
 mod nats;

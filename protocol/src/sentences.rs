@@ -12,14 +12,7 @@
 
 use crate::task::Segment;
 
-/// Where one cue of the transcript begins in a segment's text, and its span.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CueMark {
-    /// Byte offset in the segment's text.
-    pub at: u32,
-    pub start_ms: u64,
-    pub end_ms: u64,
-}
+pub use crate::task::CueMark;
 
 /// One sentence of a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,6 @@
 
 use crate::codec::{self, CodecError};
 use crate::ids::{ContentHash, EpisodeId, SegmentKey};
-use crate::sentences::CueMark;
 use serde::{Deserialize, Serialize};
 
 /// The speaker of a segment whose transcript does not say (the users' spelling).
@@ -86,6 +85,15 @@ impl Task {
             generation => format!("{id}:g{generation}"),
         }
     }
+}
+
+/// Where one cue of the transcript begins in a segment's text, and its span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CueMark {
+    /// Byte offset in the segment's text.
+    pub at: u32,
+    pub start_ms: u64,
+    pub end_ms: u64,
 }
 
 /// A task with its segment's cue marks (where each cue of the transcript

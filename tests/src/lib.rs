@@ -15,9 +15,11 @@
 //! - [`netns`]: a network namespace with its own address (a worker on "another Mac").
 //! - [`procstat`]: peak RSS and disk use of the processes a benchmark runs.
 //! - [`users`]: the users' prompt, schema and transcript Markdown, as data.
+//! - [`browser`]: headless Chromium through ChromeDriver (the dashboard's test).
 
 pub mod auth;
 pub mod binaries;
+pub mod browser;
 pub mod cluster;
 pub mod fake_llm;
 pub mod mining;

@@ -37,6 +37,8 @@ pub struct CollectSettings {
     pub snapshot: Option<PathBuf>,
     /// Whether episode files keep ungrounded items (flagged) or drop them.
     pub ungrounded: protocol::output::UngroundedItems,
+    /// Where a dashboard served by this process finds the store while it is open.
+    pub dashboard_store: Option<crate::store::StoreSlot>,
 }
 
 /// How often the status snapshot is rewritten.
@@ -84,7 +86,13 @@ pub async fn run_through_full_disks(
     let mut collected = Collected::default();
     loop {
         let outcome = match open() {
-            Ok(store) => collect_into(js, &store, settings, cancel, &mut collected).await,
+            Ok(store) => {
+                let shown = settings.dashboard_store.as_ref();
+                shown.inspect(|slot| slot.set(Some(store.clone())));
+                let outcome = collect_into(js, &store, settings, cancel, &mut collected).await;
+                shown.inspect(|slot| slot.set(None));
+                outcome
+            }
             Err(err) => Err(err),
         }; // the store is closed here: sled is reopened clean after a failed write
         match outcome {

@@ -38,6 +38,8 @@ pub struct RunSettings {
     pub ungrounded: protocol::output::UngroundedItems,
     /// How the local worker mines.
     pub worker: worker::Settings,
+    /// Where to serve the live dashboard (`--dashboard`), if anywhere.
+    pub dashboard: Option<crate::dashboard::DashboardSettings>,
 }
 
 /// How a run ended.
@@ -64,6 +66,16 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     };
     let nats = protocol::connect::NatsArgs { url: url.clone(), auth: settings.nats_auth.clone() };
     let js = crate::nats::connect(&nats).await?;
+    let dashboard_store = match &settings.dashboard {
+        Some(dashboard) => {
+            let slot = crate::store::StoreSlot::default();
+            slot.set(Some(store.clone()));
+            let serving = crate::dashboard::serve(dashboard, slot.clone(), Some(js.clone()), cancel.clone()).await?;
+            eprintln!("run: dashboard at {}", serving.url);
+            Some(slot)
+        }
+        None => None,
+    };
     // The run's spec (recorded from the flags the first time) names the model to check.
     let spec = crate::spec::Keeper::settle(&js, &store, &settings.worker.mining, "run").await?;
     worker::check_llm(&settings.worker, &worker::spec::Mining::new(spec.spec)).await?;
@@ -87,8 +99,13 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     let worker = tokio::spawn(worker::run(settings.worker.clone(), connections, worker_cancel.clone()));
     let progress = tokio::spawn(show_progress(store.clone(), cancel.clone()));
     let snapshot = Some(settings.data_dir.join("status.json"));
-    let collect_settings =
-        CollectSettings { out: settings.out.clone(), follow: false, snapshot, ungrounded: settings.ungrounded };
+    let collect_settings = CollectSettings {
+        out: settings.out.clone(),
+        follow: false,
+        snapshot,
+        ungrounded: settings.ungrounded,
+        dashboard_store: dashboard_store.clone(),
+    };
     let mut worker = worker;
     let collecting = collect::run(&js, &store, &collect_settings, &cancel);
     tokio::pin!(collecting);
@@ -116,6 +133,9 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     worker_result.context("the local worker failed")?;
     collected?;
     store.flush().await?;
+    if let Some(slot) = &dashboard_store {
+        slot.set(None); // the process ends: the page says the store is closed
+    }
     if cancel.is_cancelled() {
         return Ok(Ended::Interrupted);
     }
