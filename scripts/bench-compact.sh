@@ -6,7 +6,7 @@
 # Per mode: output tokens per segment, seg/s at its best concurrency, p50/p95,
 # items per segment by kind, usable and grounded shares; then the agreement
 # between the modes and a recommendation (`worker bench --answers full,compact`).
-#   scripts/bench-compact.sh            (~20 minutes on 2 cores, after the build)
+#   scripts/bench-compact.sh            (~25 minutes on 2 cores, after the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${PODMINE_SHARED:-../shared}/reference/users-miner
@@ -19,7 +19,7 @@ port=${PODMINE_BENCH_PORT:-18083}
 url=$(PODMINE_LLM_SLOTS=4 PODMINE_LLM_CTX=65536 bash deploy/real-llm.sh start "$port" | tail -n 1)
 trap 'bash deploy/real-llm.sh stop >/dev/null 2>&1 || true' EXIT
 mkdir -p bench-out
-common=(--llm "$url" --api openai --model smollm2 --temperature 0 --max-concurrency 4 --calls-per-step 12
+common=(--llm "$url" --api openai --model smollm2 --temperature 0 --max-concurrency 4 --calls-per-step 8
         --answers full,compact)
 echo "== podmine's default prompt and schema"
 target/release/worker bench "${common[@]}" --svg bench-out/compact-default.svg --json bench-out/compact-default.json

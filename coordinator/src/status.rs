@@ -212,6 +212,29 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
     })
 }
 
+/// The live parts of a status (tasks queued, the workers' records), or
+/// `None` when NATS does not answer within `limit` (a page polling every
+/// few seconds must not wait out the client's request timeout).
+pub async fn live_parts(js: &jetstream::Context, limit: std::time::Duration) -> Option<(u64, Vec<WorkerRecord>)> {
+    let live = async {
+        let tasks = queued_tasks(js).await?;
+        Some((tasks, live_workers(js).await))
+    };
+    tokio::time::timeout(limit, live).await.ok().flatten()
+}
+
+/// Puts live parts (see [`live_parts`]) into `status`; `None`: NATS did not answer.
+pub fn with_live(status: &mut Status, live: Option<(u64, Vec<WorkerRecord>)>) {
+    match live {
+        Some((tasks, workers)) => {
+            status.queue = Queue { reachable: true, tasks: Some(tasks) };
+            status.reloads = workers_reloads(&workers);
+            status.workers = workers;
+        }
+        None => status.queue = Queue { reachable: false, tasks: None },
+    }
+}
+
 async fn queued_tasks(js: &jetstream::Context) -> Option<u64> {
     let mut stream = js.get_stream(protocol::streams::TASKS).await.ok()?;
     stream.info().await.ok().map(|info| info.state.messages)

@@ -42,7 +42,7 @@ fn stop(mut child: Child) {
 async fn the_page_follows_a_run_shows_a_failure_and_its_retry_ends_mined() {
     let files = [("show/a.srt", srt(30)), ("show/b.srt", srt(30))];
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let mining = Mining::enqueue(&refs);
+    let mut mining = Mining::enqueue(&refs);
     let total = mining.segments;
     // Two slots, ~0.4 s an answer: the run lasts long enough to watch.
     let capacity = Capacity { slots: 2, tokens_per_s: 500.0, output_tokens: 200, ..Capacity::default() };
@@ -110,6 +110,20 @@ async fn the_page_follows_a_run_shows_a_failure_and_its_retry_ends_mined() {
     let head = browser.text("#failures-head").await.unwrap_or_default();
     assert!(head.contains("no failure"), "{head}");
     terminate(&mut worker, Duration::from_secs(30));
+
+    // NATS away: the page keeps its figures from the store and says what is stale.
+    mining.server.kill();
+    let banner = browser
+        .wait_text("#banner", Duration::from_secs(20), "the page says NATS does not answer", |t| {
+            t.contains("NATS does not answer")
+        })
+        .await;
+    assert!(banner.contains("stale"), "{banner}");
+    assert_eq!(number(&browser.text("#done").await.unwrap()), total, "the counts stay");
+    let rows = browser.text("#workers").await.unwrap();
+    assert!(rows.contains("(stale)"), "the last worker rows seen, marked stale: {rows}");
+    mining.server.restart();
+    browser.wait_text("#banner", Duration::from_secs(30), "the banner goes once NATS is back", str::is_empty).await;
 
     // DNS rebinding: a request naming another host is refused, also on localhost.
     let client = reqwest::Client::new();

@@ -35,6 +35,10 @@ use tokio_util::sync::CancellationToken;
 
 const PAGE: &str = include_str!("page.html");
 
+/// How long a status request waits for NATS's live parts before it answers
+/// with the store's figures and says NATS does not answer.
+const LIVE_LIMIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// How the dashboard is served.
 #[derive(Clone, Debug)]
 pub struct DashboardSettings {
@@ -143,7 +147,12 @@ async fn page() -> impl IntoResponse {
 /// since when the worker rows are (older than now while it is away).
 async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Failure> {
     let store = open(&shared)?;
-    let mut status = crate::status::gather(&store, shared.js.as_ref()).await?;
+    let mut status = crate::status::gather(&store, None).await?;
+    let live = match &shared.js {
+        Some(js) => crate::status::live_parts(js, LIVE_LIMIT).await,
+        None => None,
+    };
+    crate::status::with_live(&mut status, live);
     let now = unix_now_ms();
     let workers_as_of = {
         let mut last = shared.last_workers.lock().unwrap_or_else(|e| e.into_inner());

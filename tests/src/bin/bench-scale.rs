@@ -135,7 +135,10 @@ async fn main() -> anyhow::Result<()> {
     let export_s = export.elapsed().as_secs_f64();
     let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&export_path)?)).count();
 
-    // 5. respec: what changing the prompt of a settled run costs before any re-mining
+    // 5. the dashboard's data endpoints on the settled run (its failures among them)
+    let dashboard = dashboard_figures(coordinator(), &server.url(), &out).await?;
+
+    // 6. respec: what changing the prompt of a settled run costs before any re-mining
     let new_prompt = scratch.path().join("new-prompt.txt");
     std::fs::write(&new_prompt, "Mine the claims only.")?;
     let respec = |dry_run: bool| -> anyhow::Result<(f64, f64, String)> {
@@ -193,6 +196,10 @@ async fn main() -> anyhow::Result<()> {
         settled_then as f64 / published.max(1) as f64
     );
     println!("  status --json: {live_ms:.0} ms while collecting (snapshot), {store_ms:.0} ms from the store; human status {human_ms:.0} ms");
+    println!("  dashboard (coordinator dashboard on the settled store; median of 5 requests):");
+    for (endpoint, ms, bytes) in &dashboard {
+        println!("    {endpoint:<28} {ms:>6.1} ms  {:>9.1} KB", *bytes as f64 / 1e3);
+    }
     let store_bytes = disk_bytes(&data);
     println!(
         "  on disk: coordinator store {:.0} MB ({:.0} B per segment), nats-server {:.0} MB, out/ {:.0} MB; {failed} failed",
@@ -206,6 +213,54 @@ async fn main() -> anyhow::Result<()> {
 
 fn log(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {
     Ok(std::fs::File::create(dir.join(format!("{name}.log")))?)
+}
+
+/// Serves `coordinator dashboard` on the store and times each endpoint the
+/// page reads (median of 5), with its size: (endpoint, ms, bytes).
+async fn dashboard_figures(
+    mut coordinator: Command,
+    nats: &str,
+    out: &Path,
+) -> anyhow::Result<Vec<(&'static str, f64, usize)>> {
+    let port = podmine_tests::nats::free_port();
+    let child = coordinator
+        .args(["dashboard", "--nats", nats, "--listen", &format!("127.0.0.1:{port}"), "--out"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut dashboard = Process(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/api/status")).send().await.is_err() {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the dashboard did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let endpoints = [
+        "/",
+        "/api/status",
+        "/api/series",
+        "/api/chart/segments.svg",
+        "/api/failures",
+        "/api/episodes",
+        "/api/episodes?q=episode-04242",
+    ];
+    let mut figures = Vec::new();
+    for endpoint in endpoints {
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..5 {
+            let asked = Instant::now();
+            let response = client.get(format!("{base}{endpoint}")).send().await?;
+            anyhow::ensure!(response.status().is_success(), "{endpoint}: {}", response.status());
+            size = response.bytes().await?.len();
+            times.push(asked.elapsed().as_secs_f64() * 1000.0);
+        }
+        figures.push((endpoint, median(times), size));
+    }
+    terminate(&mut dashboard, Duration::from_secs(30));
+    Ok(figures)
 }
 
 /// `status --json` and how long it took (ms).

@@ -268,15 +268,19 @@ pub fn render(c: &Comparison) -> String {
             String::new(),
         );
     }
-    let _ = writeln!(
-        out,
-        "agreement on {} segment(s) both answered: claims by sentence {:.0}%, jargon by name {:.0}%, people by name \
-         {:.0}%",
-        c.segments_compared,
-        c.claims_agreement * 100.0,
-        c.jargon_agreement * 100.0,
-        c.people_agreement * 100.0
-    );
+    if c.segments_compared == 0 {
+        let _ = writeln!(out, "agreement: no segment was answered usably in both modes: nothing to compare");
+    } else {
+        let _ = writeln!(
+            out,
+            "agreement on {} segment(s) both answered: claims by sentence {:.0}%, jargon by name {:.0}%, people by \
+             name {:.0}%",
+            c.segments_compared,
+            c.claims_agreement * 100.0,
+            c.jargon_agreement * 100.0,
+            c.people_agreement * 100.0
+        );
+    }
     let _ = writeln!(out, "recommendation: {}", c.recommendation);
     out
 }
