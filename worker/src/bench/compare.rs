@@ -27,6 +27,9 @@ pub struct ModeFigures {
     pub p95_ms: u64,
     /// Usable answers (after expansion and repair) of those answered.
     pub usable_share: f64,
+    /// `segments_per_s × usable_share`: segments that end mined per second
+    /// (an unusable answer is asked again, then fails).
+    pub usable_per_s: f64,
     pub grounded_share: f64,
     /// Items per usable answer: claims, jargon, people, mental models.
     pub items_per_segment: [f64; 4],
@@ -41,6 +44,8 @@ pub struct Comparison {
     pub output_tokens_ratio: f64,
     /// b's segments/s over a's (each at its best concurrency).
     pub throughput_ratio: f64,
+    /// b's usable segments/s over a's.
+    pub usable_throughput_ratio: f64,
     /// Segments both modes answered usably (what agreement is measured on).
     pub segments_compared: usize,
     pub claims_agreement: f64,
@@ -55,6 +60,7 @@ pub fn compare(a: &Report, b: &Report, samples: &[Sample]) -> Comparison {
     let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
     let output_tokens_ratio = ratio(fb.output_tokens_per_segment, fa.output_tokens_per_segment);
     let throughput_ratio = ratio(fb.segments_per_s, fa.segments_per_s);
+    let usable_throughput_ratio = ratio(fb.usable_per_s, fa.usable_per_s);
     let (mut claims, mut jargon, mut people) = (Tally::default(), Tally::default(), Tally::default());
     let mut compared = 0;
     for (index, answer_a) in &a.first_answers {
@@ -66,12 +72,13 @@ pub fn compare(a: &Report, b: &Report, samples: &[Sample]) -> Comparison {
         jargon.add(match_names(answer_a, answer_b, "jargon", "term"));
         people.add(match_names(answer_a, answer_b, "people", "name"));
     }
-    let recommendation = recommend(&fa, &fb, output_tokens_ratio, throughput_ratio);
+    let recommendation = recommend(&fa, &fb, output_tokens_ratio, usable_throughput_ratio);
     Comparison {
         a: fa,
         b: fb,
         output_tokens_ratio,
         throughput_ratio,
+        usable_throughput_ratio,
         segments_compared: compared,
         claims_agreement: claims.dice(),
         jargon_agreement: jargon.dice(),
@@ -83,14 +90,17 @@ pub fn compare(a: &Report, b: &Report, samples: &[Sample]) -> Comparison {
 fn figures(report: &Report) -> ModeFigures {
     let best = report.steps.iter().max_by(|x, y| x.segments_per_s.total_cmp(&y.segments_per_s));
     let answers = &report.answers;
+    let usable_share = if answers.answered > 0 { answers.valid as f64 / answers.answered as f64 } else { 0.0 };
+    let segments_per_s = best.map_or(0.0, |s| s.segments_per_s);
     ModeFigures {
         mode: report.mode.to_string(),
         output_tokens_per_segment: answers.output_tokens_per_call,
         best_concurrency: best.map_or(0, |s| s.concurrency),
-        segments_per_s: best.map_or(0.0, |s| s.segments_per_s),
+        segments_per_s,
         p50_ms: best.map_or(0, |s: &Step| s.p50_ms),
         p95_ms: best.map_or(0, |s: &Step| s.p95_ms),
-        usable_share: if answers.answered > 0 { answers.valid as f64 / answers.answered as f64 } else { 0.0 },
+        usable_share,
+        usable_per_s: segments_per_s * usable_share,
         grounded_share: answers.grounded_share,
         items_per_segment: answers.kinds_per_valid,
     }
@@ -181,26 +191,20 @@ fn normalise(text: &str) -> String {
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// One line: which mode to mine with, and why.
-fn recommend(a: &ModeFigures, b: &ModeFigures, tokens: f64, throughput: f64) -> String {
+/// One line: which mode to mine with, and why. What counts is segments
+/// that end mined per second (`usable`: b's over a's), not raw answers.
+fn recommend(a: &ModeFigures, b: &ModeFigures, tokens: f64, usable: f64) -> String {
     if a.usable_share == 0.0 && b.usable_share == 0.0 {
         return "neither mode gave a usable answer: try a larger model before choosing".to_owned();
     }
-    let usable_drop = a.usable_share - b.usable_share;
-    if throughput >= 1.2 && usable_drop <= 0.05 {
+    if usable >= 1.2 {
         format!(
-            "{b}: {throughput:.2}x the segments/s of {a} at {:.0}% of its output tokens, {:.0}% usable (vs {:.0}%), \
-             every quote grounded; check the agreement on your own segments, then `coordinator respec --answers {b}`",
+            "{b}: {usable:.2}x the usable segments/s of {a} ({:.3} against {:.3}; {:.0}% of its output tokens, \
+             {:.0}% usable against {:.0}%), every quote grounded; check the agreement on your own segments, then \
+             `coordinator respec --answers {b}`",
+            b.usable_per_s,
+            a.usable_per_s,
             tokens * 100.0,
-            b.usable_share * 100.0,
-            a.usable_share * 100.0,
-            a = a.mode,
-            b = b.mode
-        )
-    } else if throughput >= 1.2 {
-        format!(
-            "{a}: {b} is {throughput:.2}x as fast but only {:.0}% of its answers are usable (vs {:.0}%): this model \
-             does not follow the {b} format well enough",
             b.usable_share * 100.0,
             a.usable_share * 100.0,
             a = a.mode,
@@ -208,8 +212,11 @@ fn recommend(a: &ModeFigures, b: &ModeFigures, tokens: f64, throughput: f64) -> 
         )
     } else {
         format!(
-            "{a}: {b} is not faster here ({throughput:.2}x the segments/s at {:.0}% of the output tokens)",
+            "{a}: {b} gives {usable:.2}x the usable segments/s here ({:.0}% of the output tokens, {:.0}% usable \
+             against {:.0}%): not worth a change",
             tokens * 100.0,
+            b.usable_share * 100.0,
+            a.usable_share * 100.0,
             a = a.mode,
             b = b.mode
         )
@@ -244,6 +251,13 @@ pub fn render(c: &Comparison) -> String {
         format!("{:.1} / {:.1}", c.a.p50_ms as f64 / 1e3, c.a.p95_ms as f64 / 1e3),
         format!("{:.1} / {:.1}", c.b.p50_ms as f64 / 1e3, c.b.p95_ms as f64 / 1e3),
         String::new(),
+    );
+    row(
+        &mut out,
+        "usable segments/s",
+        format!("{:.3}", c.a.usable_per_s),
+        format!("{:.3}", c.b.usable_per_s),
+        format!("{:.2}", c.usable_throughput_ratio),
     );
     row(
         &mut out,
@@ -318,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn the_recommendation_weighs_speed_against_usable_answers() {
+    fn the_recommendation_weighs_usable_segments_per_second() {
         let mode = |name: &str, segments_per_s: f64, usable_share: f64| ModeFigures {
             mode: name.into(),
             output_tokens_per_segment: 0.0,
@@ -327,14 +341,14 @@ mod tests {
             p50_ms: 0,
             p95_ms: 0,
             usable_share,
+            usable_per_s: segments_per_s * usable_share,
             grounded_share: 1.0,
             items_per_segment: [0.0; 4],
         };
         let full = mode("full", 1.0, 0.9);
-        assert!(recommend(&full, &mode("compact", 2.0, 0.9), 0.4, 2.0).starts_with("compact:"));
-        assert!(
-            recommend(&full, &mode("compact", 2.0, 0.5), 0.4, 2.0).starts_with("full: compact is 2.00x as fast but")
-        );
-        assert!(recommend(&full, &mode("compact", 1.05, 0.9), 0.9, 1.05).starts_with("full: compact is not faster"));
+        assert!(recommend(&full, &mode("compact", 2.0, 0.9), 0.4, 2.0).starts_with("compact: 2.00x"));
+        assert!(recommend(&full, &mode("compact", 2.0, 0.5), 0.4, 1.11).starts_with("full: compact gives 1.11x"));
+        let slow_but_usable = recommend(&mode("full", 0.18, 0.08), &mode("compact", 0.21, 0.67), 0.79, 9.9);
+        assert!(slow_but_usable.starts_with("compact: 9.90x"), "{slow_but_usable}");
     }
 }
