@@ -3,10 +3,10 @@
 //! the server's dedup does not swallow them).
 
 use crate::collect::output;
-use crate::publish::{cues_for, Acked, OutgoingTask, Publisher};
+use crate::publish::{cues_for, stored_cues, Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use async_nats::jetstream;
-use protocol::spec::AnswerMode;
+use protocol::sentences::CueMark;
 use std::path::Path;
 
 /// One line per failed segment: key, reason, attempts, where the raw output is.
@@ -64,6 +64,8 @@ pub async fn retry(js: &jetstream::Context, store: &Store, selection: &Selection
     let mut publisher = Publisher::new(js.clone());
     let answers = store.spec()?.map(|spec| spec.answers).unwrap_or_default();
     let mut retried = 0;
+    // Failures come in key order, so an episode's marks are read once for all of its failures.
+    let mut episode_cues: Option<(protocol::EpisodeId, Vec<Vec<CueMark>>)> = None;
     for failure in store.failures()? {
         if !selection.takes(&failure) {
             continue;
@@ -71,11 +73,11 @@ pub async fn retry(js: &jetstream::Context, store: &Store, selection: &Selection
         let key = failure.task.segment.key();
         let mut task = failure.task.clone();
         task.generation = store.bump_generation(&key)?;
-        let cues = match answers {
-            AnswerMode::Full => Vec::new(),
-            AnswerMode::Compact => store.cue_marks(&key.episode)?,
-        };
-        publisher.publish(0, &OutgoingTask::encode(&task, cues_for(answers, &cues, key.index))?).await?;
+        if episode_cues.as_ref().is_none_or(|(episode, _)| *episode != key.episode) {
+            episode_cues = Some((key.episode.clone(), stored_cues(store, answers, &key.episode)?));
+        }
+        let cues = episode_cues.as_ref().map_or(&[][..], |(_, cues)| cues.as_slice());
+        publisher.publish(0, &OutgoingTask::encode(&task, cues_for(answers, cues, key.index))?).await?;
         store.forget_failure(&key)?;
         retried += 1;
     }

@@ -6,11 +6,12 @@
 //! on that subject). A duplicate and a "wrong last sequence" both mean the
 //! task is already queued, which is success here.
 
+use crate::store::Store;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use futures::stream::{FuturesUnordered, StreamExt};
 use protocol::sentences::CueMark;
 use protocol::spec::AnswerMode;
-use protocol::Task;
+use protocol::{EpisodeId, Task};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -53,6 +54,15 @@ impl OutgoingTask {
     /// message id: `Nats-Expected-Last-Subject-Sequence: 0` alone keeps it single.
     pub fn encode_lost(task: &Task, cues: Option<&[CueMark]>) -> Result<Self, protocol::codec::CodecError> {
         Ok(Self { message_id: None, ..Self::encode(task, cues)? })
+    }
+}
+
+/// The cue marks of `episode`'s segments a re-queue in a run of `answers`
+/// sends: read from the store for compact answers only (none for full ones).
+pub fn stored_cues(store: &Store, answers: AnswerMode, episode: &EpisodeId) -> anyhow::Result<Vec<Vec<CueMark>>> {
+    match answers {
+        AnswerMode::Full => Ok(Vec::new()),
+        AnswerMode::Compact => store.cue_marks(episode),
     }
 }
 

@@ -7,7 +7,7 @@
 //! queues again what was settled under the old one. NATS holds the copy the
 //! workers read; the store the copy the collector judges outcomes by.
 
-use crate::publish::{cues_for, Acked, OutgoingTask, Publisher};
+use crate::publish::{cues_for, stored_cues, Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use anyhow::Context;
 use async_nats::jetstream;
@@ -199,10 +199,7 @@ impl Requeue {
         let indices: Vec<u32> = tasks.iter().map(|task| task.segment.index).collect();
         let episode = first.segment.episode.clone();
         let generations = store.bump_generations(&episode, &indices)?;
-        let cues = match self.answers {
-            AnswerMode::Full => Vec::new(),
-            AnswerMode::Compact => store.cue_marks(&episode)?,
-        };
+        let cues = stored_cues(store, self.answers, &episode)?;
         for (task, generation) in tasks.iter_mut().zip(generations) {
             task.generation = generation;
             let outgoing = OutgoingTask::encode(task, cues_for(self.answers, &cues, task.segment.index))?;
