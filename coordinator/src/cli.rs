@@ -3,12 +3,10 @@
 use crate::collect::output;
 use crate::collect::{self, CollectSettings};
 use crate::enqueue::{self, EnqueueSettings, Target};
-use crate::run::{self, Ended, RunSettings};
 use crate::{failures, nats, nats_users, status, store::Store};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use protocol::connect::{NatsArgs, NatsAuth};
-use std::ffi::OsString;
+use protocol::connect::NatsArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +40,7 @@ pub enum Command {
         /// The run's mining spec, recorded in NATS for every worker (the first
         /// enqueue sets it; later ones must agree, `respec` changes it).
         #[command(flatten, next_help_heading = "Mining spec")]
-        mining: worker::cli::MiningFlags,
+        mining: mining::MiningFlags,
     },
     /// Change the run's mining spec (model, prompt, schema, options, context
     /// size) for every worker, and queue again what was settled under the old
@@ -56,7 +54,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
         #[command(flatten, next_help_heading = "Mining spec")]
-        mining: worker::cli::MiningFlags,
+        mining: mining::MiningFlags,
     },
     /// Store results and failures; write out/<episode>.json for every finished episode.
     Collect {
@@ -91,7 +89,7 @@ pub enum Command {
         #[arg(long, default_value = "out")]
         out: PathBuf,
     },
-    /// List failed segments: reason, attempts, where the raw output is.
+    /// List failed segments: kind, reason, attempts, where the raw output is.
     Failed {
         /// Folder of the episode files (to say where the raw output is).
         #[arg(long, default_value = "out")]
@@ -104,6 +102,9 @@ pub enum Command {
     RetryFailed {
         #[command(flatten)]
         nats: NatsArgs,
+        /// Only failures of this kind (`coordinator failed` and `status` show them).
+        #[arg(long, value_enum, conflicts_with = "reason")]
+        kind: Option<protocol::FailureKind>,
         /// Only failures whose reason contains this text.
         #[arg(long)]
         reason: Option<String>,
@@ -121,29 +122,7 @@ pub enum Command {
     },
     /// One machine, one command: NATS (embedded if none answers), enqueue, a
     /// local worker and the collector, until every segment is settled.
-    Run {
-        /// Folder of transcripts.
-        corpus: PathBuf,
-        /// NATS server URL; without it, a running server on 127.0.0.1:4222 or an embedded one.
-        #[arg(long, env = "NATS_URL")]
-        nats: Option<String>,
-        #[command(flatten)]
-        nats_auth: NatsAuth,
-        /// Folder for the episode files.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Target segment length in seconds.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        segment_seconds: u64,
-        #[command(flatten)]
-        ungrounded: UngroundedFlag,
-        #[command(flatten)]
-        dashboard: DashboardFlags,
-        /// The local worker's flags, as `worker run` takes them (also accepted
-        /// after `--`, e.g. `-- --num-predict 400`).
-        #[command(flatten, next_help_heading = "Local worker")]
-        worker: Box<worker::cli::WorkerOptions>,
-    },
+    Run(crate::run::RunArgs),
     /// Make passwords for the NATS users in deploy/nats/users.conf: writes
     /// server.env (bcrypt hashes for nats-server), coordinator.env and worker.env.
     NatsUsers {
@@ -180,7 +159,7 @@ pub struct DashboardFlags {
 }
 
 impl DashboardFlags {
-    fn settings(&self, out: &std::path::Path) -> Option<crate::dashboard::DashboardSettings> {
+    pub(crate) fn settings(&self, out: &std::path::Path) -> Option<crate::dashboard::DashboardSettings> {
         Some(crate::dashboard::DashboardSettings {
             listen: self.dashboard?,
             token: self.dashboard_token.clone(),
@@ -200,7 +179,7 @@ pub struct UngroundedFlag {
 }
 
 impl UngroundedFlag {
-    fn items(&self) -> protocol::output::UngroundedItems {
+    pub(crate) fn items(&self) -> protocol::output::UngroundedItems {
         if self.drop_ungrounded {
             protocol::output::UngroundedItems::Drop
         } else {
@@ -212,24 +191,13 @@ impl UngroundedFlag {
 /// The command line of this process, with `coordinator run`'s worker flags
 /// given after `--` taken as its own (they are the same typed options).
 pub fn parse() -> Cli {
-    Cli::parse_from(worker_flags_inline(std::env::args_os()))
-}
-
-/// Drops the `--` after the `run` subcommand: `run CORPUS --llm X -- --num-predict 400`
-/// parses as `run CORPUS --llm X --num-predict 400`.
-fn worker_flags_inline(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = args.into_iter().collect();
-    let run = (1..args.len()).find(|&i| args[i] == "run" && args[i - 1] != "--data-dir");
-    if let Some(dash) = run.and_then(|run| (run..args.len()).find(|&i| args[i] == "--")) {
-        args.remove(dash);
-    }
-    args
+    Cli::parse_from(crate::run::worker_flags_inline(std::env::args_os()))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Enqueue { corpus, nats, segment_seconds, dry_run, mining } => {
-            let mining = worker::spec::LocalMining::from_flags(&mining)?;
+            let mining = mining::spec::LocalMining::from_flags(&mining)?;
             let settings = EnqueueSettings { corpus, segment_seconds, mining };
             let target = if dry_run {
                 Target::DryRun
@@ -277,11 +245,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Respec { nats, dry_run, mining } => {
-            let local = worker::spec::LocalMining::from_flags(&mining)?;
+            let local = mining::spec::LocalMining::from_flags(&mining)?;
             let js = nats::connect(&nats).await?;
             let store = open_store(&cli.data_dir)?;
             let done = crate::spec::respec(&js, &store, &local, dry_run).await?;
-            let changes = worker::spec::differences(&done.before, &done.after);
+            let changes = mining::spec::differences(&done.before, &done.after);
             let (is, queued) = if dry_run { ("would be", "would be queued again") } else { ("is now", "queued again") };
             if changes.is_empty() {
                 println!("the run's mining spec is unchanged: {}", done.after.summary());
@@ -291,7 +259,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("    {setting}: {was} → {now}");
                 }
                 if !dry_run {
-                    println!("every worker picks it up within {} s (no restart needed)", worker::SPEC_POLL.as_secs());
+                    println!(
+                        "every worker picks it up within {} s (no restart needed)",
+                        protocol::spec::POLL.as_secs()
+                    );
                 }
             }
             println!(
@@ -330,9 +301,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", failures::list(&open_store(&cli.data_dir)?, &out, json)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::RetryFailed { nats, reason } => {
+        Command::RetryFailed { nats, kind, reason } => {
             let js = nats::connect(&nats).await?;
-            let selection = reason.map_or(failures::Selection::All, failures::Selection::ReasonContains);
+            let selection = match (kind, reason) {
+                (Some(kind), _) => failures::Selection::Kind(kind),
+                (None, Some(reason)) => failures::Selection::ReasonContains(reason),
+                (None, None) => failures::Selection::All,
+            };
             let retried = failures::retry(&js, &open_store(&cli.data_dir)?, &selection).await?;
             println!("re-enqueued {retried} failed segment(s)");
             Ok(ExitCode::SUCCESS)
@@ -348,44 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::export_jsonl(&store, &mut writer, ungrounded.items())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { corpus, nats, nats_auth, out, segment_seconds, ungrounded, dashboard, worker } => {
-            let settings = RunSettings {
-                corpus,
-                out: out.clone(),
-                data_dir: cli.data_dir.clone(),
-                nats,
-                nats_auth,
-                segment_seconds,
-                ungrounded: ungrounded.items(),
-                worker: worker::Settings::from_options(&worker)?,
-                dashboard: dashboard.settings(&out),
-            };
-            let ended = run::run(settings, open_store(&cli.data_dir)?, cancel_on_signal()).await.map_err(|err| {
-                if runtime::full_disk::is_full(&err) {
-                    err.context(format!(
-                        "no space left on the disk of {} or {}: free space there and run the same command again; \
-                         nothing is lost (outcomes wait on the streams, paid answers in the worker's outbox)",
-                        cli.data_dir.display(),
-                        out.display()
-                    ))
-                } else {
-                    err
-                }
-            })?;
-            match ended {
-                Ended::Settled { done, failed } => {
-                    println!("done: {done} segment(s) mined, {failed} failed; episode files in {}", out.display());
-                    if failed > 0 {
-                        println!("see `coordinator failed`; `coordinator retry-failed` puts them back on the queue");
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Ended::Interrupted => {
-                    println!("interrupted: everything done so far is kept; run the same command again to continue");
-                    Ok(ExitCode::from(130))
-                }
-            }
-        }
+        Command::Run(args) => crate::run::execute(args, &cli.data_dir).await,
         Command::NatsUsers { dir, replace } => {
             let written = nats_users::write(&dir, replace)?;
             println!("wrote {} (for nats-server) and:", written.server_env.display());
@@ -431,7 +369,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// How long a command waits for the store while another process holds it.
 const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
+pub(crate) fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
     open_store_waiting(data_dir, STORE_PATIENCE)
 }
 
@@ -441,7 +379,7 @@ fn open_store_waiting(data_dir: &std::path::Path, patience: std::time::Duration)
 }
 
 /// A token cancelled by SIGINT or SIGTERM.
-fn cancel_on_signal() -> CancellationToken {
+pub(crate) fn cancel_on_signal() -> CancellationToken {
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -459,25 +397,7 @@ mod tests {
 
     #[test]
     fn every_flag_has_help_text() {
-        let missing = worker::cli::flags_without_help(&Cli::command());
+        let missing = runtime::cli::flags_without_help(&Cli::command());
         assert!(missing.is_empty(), "flags without help: {missing:?}");
-    }
-
-    #[test]
-    fn run_takes_worker_flags_after_the_separator_and_before_it() {
-        let args =
-            ["coordinator", "--data-dir", "run", "run", "c", "--llm", "http://a:1", "--", "--num-predict", "400"];
-        let cli = Cli::parse_from(worker_flags_inline(args.map(OsString::from)));
-        assert_eq!(cli.data_dir, PathBuf::from("run"));
-        let Command::Run { corpus, worker, .. } = cli.command else { panic!("not run: {:?}", cli.command) };
-        assert_eq!(corpus, PathBuf::from("c"));
-        assert_eq!(
-            (worker.llm.as_slice(), worker.mining.num_predict),
-            (["http://a:1".to_owned()].as_slice(), Some(400))
-        );
-        assert!(
-            Cli::try_parse_from(["coordinator", "run", "c", "--api", "grpc"]).is_err(),
-            "--api is checked when parsed"
-        );
     }
 }

@@ -6,10 +6,10 @@ use crate::collect::output;
 use crate::publish::{cues_for, stored_cues, Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use async_nats::jetstream;
-use protocol::sentences::CueMark;
+use protocol::task::CueMark;
 use std::path::Path;
 
-/// One line per failed segment: key, reason, attempts, where the raw output is.
+/// One line per failed segment: key, kind, reason, attempts, where the raw output is.
 pub fn list(store: &Store, out: &Path, json: bool) -> anyhow::Result<String> {
     let mut text = String::new();
     for failure in store.failures()? {
@@ -17,7 +17,7 @@ pub fn list(store: &Store, out: &Path, json: bool) -> anyhow::Result<String> {
         let file = output::episode_path(out, &segment.episode);
         if json {
             text += &serde_json::json!({
-                "segment": segment.key().to_string(), "reason": failure.reason, "attempts": failure.provenance.attempts,
+                "segment": segment.key().to_string(), "kind": failure.kind, "reason": failure.reason, "attempts": failure.provenance.attempts,
                 "delivery": failure.provenance.delivery, "raw_output": failure.raw_output, "file": file,
             })
             .to_string();
@@ -28,8 +28,13 @@ pub fn list(store: &Store, out: &Path, json: bool) -> anyhow::Result<String> {
             } else {
                 "no raw output".to_owned()
             };
-            text +=
-                &format!("{}\t{}\tattempts {}\t{raw}\n", segment.key(), failure.reason, failure.provenance.attempts);
+            text += &format!(
+                "{}\t{}\t{}\tattempts {}\t{raw}\n",
+                segment.key(),
+                failure.kind,
+                failure.reason,
+                failure.provenance.attempts
+            );
         }
     }
     Ok(text)
@@ -39,10 +44,12 @@ pub fn list(store: &Store, out: &Path, json: bool) -> anyhow::Result<String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selection {
     All,
+    /// Failures of this kind (`retry-failed --kind`, the dashboard's groups).
+    Kind(protocol::FailureKind),
     /// Failures whose reason contains this text (`retry-failed --reason`).
     ReasonContains(String),
     /// Failures counted under this reason (its first 80 characters: the
-    /// groups `status` and the dashboard show).
+    /// groups `status` shows).
     Reason(String),
     /// One segment (`show/ep#12`).
     Segment(String),
@@ -52,6 +59,7 @@ impl Selection {
     fn takes(&self, failure: &protocol::FailureRecord) -> bool {
         match self {
             Selection::All => true,
+            Selection::Kind(kind) => failure.kind == *kind,
             Selection::ReasonContains(text) => failure.reason.contains(text.as_str()),
             Selection::Reason(key) => crate::store::outcomes::reason_key(&failure.reason) == *key,
             Selection::Segment(key) => failure.task.segment.key().to_string() == *key,

@@ -9,8 +9,8 @@
 use crate::store::Store;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use futures::stream::{FuturesUnordered, StreamExt};
-use protocol::sentences::CueMark;
 use protocol::spec::AnswerMode;
+use protocol::task::CueMark;
 use protocol::{EpisodeId, Task};
 use std::future::Future;
 use std::pin::Pin;

@@ -11,9 +11,10 @@ use crate::publish::{cues_for, stored_cues, Acked, OutgoingTask, Publisher};
 use crate::store::Store;
 use anyhow::Context;
 use async_nats::jetstream;
+use mining::spec::{self as mining_spec, LocalMining};
 use protocol::spec::{AnswerMode, RunSpec};
+use protocol::spec_kv;
 use protocol::Task;
-use worker::spec::{self as mining_spec, LocalMining};
 
 /// The run's spec while a command holds the store.
 pub struct Keeper {
@@ -51,7 +52,7 @@ impl Keeper {
             None => {
                 let spec = local.new_spec(set_by(command), 0);
                 mining_spec::check(&spec)?;
-                mining_spec::record(js, &spec, replicas).await?;
+                spec_kv::record(js, &spec, replicas).await?;
                 tracing::info!("recorded the run's mining spec: {}", spec.summary());
                 spec
             }
@@ -91,7 +92,7 @@ impl Keeper {
                 next.num_ctx
             );
         }
-        mining_spec::record(&self.js, &next, self.replicas).await?;
+        spec_kv::record(&self.js, &next, self.replicas).await?;
         self.store.set_spec(&next)?;
         self.spec = next;
         Ok(())
@@ -106,7 +107,7 @@ pub async fn restore(js: &jetstream::Context, store: &Store) -> anyhow::Result<O
         return Ok(Some(spec));
     }
     let Some(kept) = store.spec()? else { return Ok(None) };
-    mining_spec::record(js, &kept, replicas(js).await).await?;
+    spec_kv::record(js, &kept, replicas(js).await).await?;
     tracing::warn!("the NATS server had no mining spec: put back the run's from the store ({})", kept.summary());
     Ok(Some(kept))
 }
@@ -152,9 +153,9 @@ pub async fn respec(
         after.revision = before.revision + 1;
         after.set_by = set_by("respec");
         after.set_at_ms = runtime::clock::unix_now_ms();
-        mining_spec::record(js, &after, replicas(js).await).await?;
+        spec_kv::record(js, &after, replicas(js).await).await?;
     } else if missing_in_nats {
-        mining_spec::record(js, &after, replicas(js).await).await?;
+        spec_kv::record(js, &after, replicas(js).await).await?;
     }
     store.set_spec(&after)?;
     // The store is read on a blocking thread, an episode at a time, while the tasks go out.
@@ -231,7 +232,7 @@ impl Requeue {
 }
 
 async fn fetch(js: &jetstream::Context) -> anyhow::Result<Option<RunSpec>> {
-    mining_spec::fetch(js).await.map_err(anyhow::Error::from)
+    spec_kv::fetch(js).await.map_err(anyhow::Error::from)
 }
 
 /// Copies of the spec bucket: as many as the task stream has.

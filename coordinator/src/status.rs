@@ -27,6 +27,9 @@ pub struct Status {
     pub queue: Queue,
     /// Failures by reason (first 80 characters).
     pub failures: BTreeMap<String, u64>,
+    /// Failures by kind (`unusable-answer`, …: see `protocol::FailureKind`).
+    #[serde(default)]
+    pub failures_by_kind: BTreeMap<protocol::FailureKind, u64>,
     /// Average per settled segment: where its time went, and its prompt tokens.
     pub per_segment: PerSegment,
     /// While the collector replays outcomes its store has not applied yet
@@ -189,6 +192,7 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         workers,
         queue: Queue { reachable: tasks.is_some(), tasks },
         failures,
+        failures_by_kind: store.failure_kinds()?,
         catching_up: None,
         spec: store.spec()?.as_ref().map(SpecSummary::of),
         reloads,
@@ -364,6 +368,12 @@ pub fn render(status: &Status) -> String {
     }
     out += &format!("workers: {}\n", status.workers.len());
     out += &workers_table(&status.workers, status.as_of_unix_ms / 1000);
+    if !status.failures_by_kind.is_empty() {
+        out += "failures by kind (`coordinator retry-failed --kind KIND` retries one):\n";
+        for (kind, count) in &status.failures_by_kind {
+            out += &format!("  {count:>6}  {kind:<18} {}\n", kind.meaning());
+        }
+    }
     if !status.failures.is_empty() {
         out += "failures by reason (see `coordinator failed`):\n";
         for (reason, count) in &status.failures {

@@ -4,11 +4,14 @@
 //! versions and trailing bytes are errors, so a message from a newer podmine
 //! is refused loudly instead of being misread.
 //!
-//! Version 1 is every message's layout. Version 2 ([`TIMED_TASK`]) is only a
-//! task with its cue marks, written only in a run whose spec asks for
-//! compact answers (whose spec older workers already refuse); every other
-//! message, and every task of a full-answer run, stays version 1 so a fleet
-//! upgraded one Mac at a time reads what the others write.
+//! Version 1 is every message's first layout. Version 2 ([`TIMED_TASK`]) is
+//! only a task with its cue marks, written only in a run whose spec asks for
+//! compact answers (whose spec older workers already refuse). Version 3
+//! ([`FAILURE_KIND`]) is a failure record with its kind (and a store's
+//! outcome holding one); version 1 failures still decode, with kind
+//! `unknown`. Every other message, and every task of a full-answer run,
+//! stays version 1 so a fleet upgraded one Mac at a time reads what the
+//! others write.
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -16,12 +19,14 @@ use serde::{de::DeserializeOwned, Serialize};
 pub const VERSION: u8 = 1;
 /// The version of a task that carries its cue marks (`protocol::task::TimedTask`).
 pub const TIMED_TASK: u8 = 2;
+/// The version of a failure record with its kind (`protocol::result::FailureRecord`).
+pub const FAILURE_KIND: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("empty message")]
     Empty,
-    #[error("message has encoding version {0}, this build reads version {VERSION}: upgrade podmine")]
+    #[error("message has encoding version {0}, newer than this build reads: upgrade podmine")]
     UnknownVersion(u8),
     #[error("message has {0} bytes after its end")]
     TrailingBytes(usize),
@@ -40,8 +45,9 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     encode_as(VERSION, value)
 }
 
-/// Encodes `value` with another version byte (the task module's timed tasks).
-pub(crate) fn encode_as<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, CodecError> {
+/// Encodes `value` with another version byte (a layout that changed: timed
+/// tasks, failures with a kind, a store's outcome holding one).
+pub fn encode_as<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![version];
     bincode::serde::encode_into_std_write(value, &mut out, config())?;
     Ok(out)
@@ -64,6 +70,21 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         return Err(CodecError::UnknownVersion(version));
     }
     decode_body(body)
+}
+
+/// Decodes a message whose layout changed at version `current`: version 1
+/// bytes decode as the old layout `V1` and convert; `current` (or the test
+/// hook's byte) as `T`; any other version is refused.
+pub fn decode_evolved<T: DeserializeOwned, V1: DeserializeOwned + Into<T>>(
+    bytes: &[u8],
+    current: u8,
+) -> Result<T, CodecError> {
+    match bytes.split_first() {
+        None => Err(CodecError::Empty),
+        Some((&VERSION, body)) => decode_body::<V1>(body).map(Into::into),
+        Some((&version, body)) if version == current || Some(version) == also_reads() => decode_body(body),
+        Some((&version, _)) => Err(CodecError::UnknownVersion(version)),
+    }
 }
 
 /// Decodes a body whose version byte the caller has read.

@@ -18,6 +18,7 @@ pub const BEAT: Duration = Duration::from_secs(10);
 pub const TTL: Duration = Duration::from_secs(30);
 
 /// The bucket's settings, for whoever creates it first.
+#[cfg(feature = "nats")]
 pub fn bucket_config() -> async_nats::jetstream::kv::Config {
     async_nats::jetstream::kv::Config { bucket: BUCKET.into(), max_age: TTL, history: 1, ..Default::default() }
 }

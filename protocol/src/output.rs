@@ -11,8 +11,8 @@
 //! [`FORMAT_VERSION`] names the shape; it changes when a field changes meaning
 //! or type (fields are only ever added within a version).
 
-use crate::grounding::{self, Grounding};
-use crate::result::{FailureRecord, Provenance, SegmentResult};
+use crate::grounding::Grounding;
+use crate::result::{FailureKind, FailureRecord, Provenance, SegmentResult};
 use crate::timestamp::format_hms;
 use crate::Task;
 use schemars::JsonSchema;
@@ -121,6 +121,10 @@ pub enum SegmentOutcome {
 /// Why a segment could not be mined.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FailureInfo {
+    /// The kind of failure, by its stable name (`unusable-answer`, …; `unknown`
+    /// for a failure recorded before kinds). Absent in files written before it.
+    #[serde(default)]
+    pub kind: FailureKind,
     pub reason: String,
     /// The model's last answer, when there was one.
     pub raw_output: Option<String>,
@@ -176,25 +180,21 @@ pub enum UngroundedItems {
 }
 
 impl SegmentEntry {
-    pub fn mined(result: &SegmentResult, ungrounded: UngroundedItems) -> Self {
-        let mined = mined_value(result);
-        let grounding = ground_value(result, &mined);
-        let mut repairs = result.repairs.clone();
-        let mined = match ungrounded {
-            UngroundedItems::Drop if !grounding.ungrounded.is_empty() => {
-                repairs
-                    .push(format!("{} ungrounded item(s) dropped (--drop-ungrounded)", grounding.ungrounded_items()));
-                grounding.drop_ungrounded(&mined)
-            }
-            _ => mined,
-        };
+    /// A mined segment as the output shows it: its answer (`mined`, ungrounded
+    /// items already dropped if asked), what was repaired, and its grounding.
+    /// `mining::grounding::entry` builds all three from a result.
+    pub fn mined(result: &SegmentResult, mined: Value, repairs: Vec<String>, grounding: Grounding) -> Self {
         let outcome = SegmentOutcome::Mined { mined, repairs, grounding };
         Self::of(&result.task, outcome, &result.provenance)
     }
 
     pub fn failed(failure: &FailureRecord) -> Self {
         let outcome = SegmentOutcome::Failed {
-            failure: FailureInfo { reason: failure.reason.clone(), raw_output: failure.raw_output.clone() },
+            failure: FailureInfo {
+                kind: failure.kind,
+                reason: failure.reason.clone(),
+                raw_output: failure.raw_output.clone(),
+            },
         };
         Self::of(&failure.task, outcome, &failure.provenance)
     }
@@ -215,20 +215,10 @@ impl SegmentEntry {
     }
 }
 
-/// Grounding of a mined result against its own segment.
-pub fn ground(result: &SegmentResult) -> Grounding {
-    ground_value(result, &mined_value(result))
-}
-
 /// The mined answer as JSON. Workers publish validated JSON; anything else
 /// would be a bug, shown as null.
-fn mined_value(result: &SegmentResult) -> Value {
+pub fn mined_value(result: &SegmentResult) -> Value {
     serde_json::from_str(&result.mined_json).unwrap_or(Value::Null)
-}
-
-fn ground_value(result: &SegmentResult, mined: &Value) -> Grounding {
-    let segment = &result.task.segment;
-    grounding::check(mined, &segment.text, segment.t0_ms, segment.t1_ms)
 }
 
 impl From<&Provenance> for ProvenanceInfo {
@@ -310,11 +300,18 @@ mod tests {
         let failed = FailureRecord {
             task: task(),
             work_key: WorkKey(ContentHash::of_bytes(b"w")),
+            kind: FailureKind::UnusableAnswer,
             reason: "unusable output after 3 asks".into(),
             raw_output: Some("{not json".into()),
             provenance: provenance(),
         };
-        [SegmentEntry::mined(&mined, UngroundedItems::Keep), SegmentEntry::failed(&failed)]
+        let mined_entry = SegmentEntry::mined(
+            &mined,
+            mined_value(&mined),
+            mined.repairs.clone(),
+            Grounding { items: 1, ..Grounding::default() },
+        );
+        [mined_entry, SegmentEntry::failed(&failed)]
     }
 
     #[test]
@@ -343,6 +340,7 @@ mod tests {
         assert_eq!((first["status"].as_str(), first["t0"].as_str()), (Some("mined"), Some("00:01:01")));
         assert_eq!(first["mined"]["claims"][0]["claim"], "deploys are back");
         assert_eq!(value["segments"][1]["failure"]["raw_output"], "{not json");
+        assert_eq!(value["segments"][1]["failure"]["kind"], "unusable-answer");
         assert_eq!(first["provenance"]["output_tokens"], 120);
         assert_eq!(
             value["counts"],

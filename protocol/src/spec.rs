@@ -2,7 +2,7 @@
 //! and context size every worker of a run mines with.
 //!
 //! The coordinator records it ([`RunSpec`]) in the KV bucket [`BUCKET`] under
-//! [`KEY`] when it enqueues (and when `coordinator respec` changes it);
+//! [`KEY`] (`spec_kv`) when it enqueues (and when `coordinator respec` changes it);
 //! workers read it from there, so a Mac needs only the NATS address, a login
 //! and its LLM server. The work key comes from it ([`RunSpec::mining_spec`]),
 //! computed exactly as a worker of an older version computes it from the same
@@ -22,8 +22,10 @@ use serde::{Deserialize, Serialize};
 pub const BUCKET: &str = "podmine_spec";
 /// The key of the run's current spec.
 pub const KEY: &str = "current";
-/// Revisions of the spec the bucket keeps.
-const HISTORY: i64 = 32;
+
+/// How often a worker looks for a new revision of the spec (`coordinator
+/// respec` tells the user every worker picks it up within this).
+pub const POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The newest spec format this build understands.
 pub const FORMAT: u32 = 2;
@@ -36,7 +38,7 @@ pub enum AnswerMode {
     #[default]
     Full,
     /// Content and cited sentence numbers under short keys; the worker writes
-    /// the quotes and times from the transcript (see `worker::compact`).
+    /// the quotes and times from the transcript (see `mining::compact`).
     Compact,
 }
 
@@ -64,17 +66,6 @@ impl AnswerMode {
 impl std::fmt::Display for AnswerMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// The bucket's settings, for whoever creates it first (the coordinator;
-/// async-nats creates KV buckets with direct gets, which workers may use).
-pub fn bucket_config(replicas: usize) -> async_nats::jetstream::kv::Config {
-    async_nats::jetstream::kv::Config {
-        bucket: BUCKET.into(),
-        history: HISTORY,
-        num_replicas: replicas,
-        ..Default::default()
     }
 }
 

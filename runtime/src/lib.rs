@@ -12,8 +12,10 @@
 //! - [`clock`]: wall-clock milliseconds, as records and stores keep them.
 //! - [`logging`]: the tracing set-up both binaries share (colour only on a terminal).
 //! - [`full_disk`]: telling a full disk from other errors, and waiting for space.
+//! - [`cli`]: checks both command lines share (every flag has help text).
 
 pub mod backoff;
+pub mod cli;
 pub mod clock;
 pub mod full_disk;
 pub mod logging;

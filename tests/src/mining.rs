@@ -140,7 +140,11 @@ impl Mining {
     }
 
     pub async fn failures(&self) -> Vec<FailureRecord> {
-        self.decode_all(streams::FAILED).await
+        self.payloads(streams::FAILED)
+            .await
+            .iter()
+            .map(|payload| FailureRecord::decode(payload).expect("decodes"))
+            .collect()
     }
 
     async fn decode_all<T: serde::de::DeserializeOwned>(&self, name: &str) -> Vec<T> {

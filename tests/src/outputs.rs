@@ -28,7 +28,9 @@ pub fn tally(out: &Path) -> BTreeMap<(String, u64), Vec<(String, Value)>> {
         for segment in episode.segments {
             let (status, detail) = match segment.outcome {
                 SegmentOutcome::Mined { mined, .. } => ("mined", mined),
-                SegmentOutcome::Failed { failure } => ("failed", Value::String(failure.reason)),
+                SegmentOutcome::Failed { failure } => {
+                    ("failed", serde_json::json!({"kind": failure.kind, "reason": failure.reason}))
+                }
             };
             let key = (episode.episode.id.clone(), u64::from(segment.index));
             segments.entry(key).or_default().push((status.to_owned(), detail));

@@ -56,7 +56,7 @@ fn episodes(mining: &Mining) -> Vec<EpisodeFile> {
 }
 
 /// Every task still queued, decoded as a worker does, with its encoding version.
-async fn queued_tasks(mining: &Mining) -> Vec<(u8, protocol::Task, Vec<protocol::sentences::CueMark>)> {
+async fn queued_tasks(mining: &Mining) -> Vec<(u8, protocol::Task, Vec<protocol::task::CueMark>)> {
     let payloads = mining.payloads(streams::TASKS).await;
     payloads
         .iter()

@@ -346,9 +346,9 @@ async fn llm_faults_and_a_minute_long_outage_end_mined_or_failed_with_reasons() 
     assert_eq!(out.len() as u64, mining.segments, "every segment once");
     let failed: Vec<_> = out.iter().filter(|(_, (status, _))| status == "failed").collect();
     assert_eq!(failed.len(), 1, "only the poisoned segment fails: {failed:?}");
-    let ((_, index), (_, reason)) = failed[0];
+    let ((_, index), (_, why)) = failed[0];
     assert_eq!(*index, 7);
-    assert!(reason.as_str().is_some_and(|r| r.contains("unusable output")), "{reason}");
+    assert_eq!(why["kind"], "unusable-answer", "{why}");
     let failure = mining.failures().await.into_iter().next().expect("a failure record");
     assert!(failure.raw_output.as_deref().is_some_and(|raw| !raw.is_empty()), "the raw output is kept");
     for (name, worker) in ["a", "b"].into_iter().zip(workers.iter_mut()) {

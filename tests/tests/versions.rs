@@ -2,7 +2,7 @@
 //! encoding version is never terminated, acknowledged or skipped by an older
 //! reader; it says what to upgrade, and once it is upgraded everything
 //! settles once. (The upgraded build is this one with
-//! `PODMINE_TEST_ALSO_READS_VERSION=3`: it reads the newer byte as its own.)
+//! `PODMINE_TEST_ALSO_READS_VERSION=4`: it reads the newer byte as its own.)
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use async_nats::jetstream;
@@ -14,10 +14,10 @@ use protocol::streams;
 use std::time::Duration;
 
 const MODEL: &str = "qwen2.5:7b-instruct";
-const UPGRADED: (&str, &str) = ("PODMINE_TEST_ALSO_READS_VERSION", "3");
+const UPGRADED: (&str, &str) = ("PODMINE_TEST_ALSO_READS_VERSION", "4");
 
 /// Makes the message at `sequence` of `stream` one of a newer version (the
-/// same bytes with version byte 3; 2 is a task with cue marks), keeping its place: it and every later
+/// same bytes with version byte 4; 2 is a task with cue marks, 3 a failure with its kind), keeping its place: it and every later
 /// message are taken off and published again in order. Returns its subject.
 async fn make_newer(js: &jetstream::Context, stream: &str, sequence: u64) -> String {
     let mut handle = js.get_stream(stream).await.unwrap();
@@ -28,7 +28,7 @@ async fn make_newer(js: &jetstream::Context, stream: &str, sequence: u64) -> Str
         handle.delete_message(seq).await.unwrap();
         tail.push((message.subject.to_string(), message.payload.to_vec()));
     }
-    tail[0].1[0] = 3;
+    tail[0].1[0] = 4;
     for (subject, payload) in &tail {
         js.publish(subject.clone(), payload.clone().into()).await.unwrap().await.unwrap();
     }

@@ -10,7 +10,7 @@
 //! ([`segment_timed`]), so a sentence's times can come from the cues it spans.
 
 use crate::transcript::Cue;
-use protocol::sentences::CueMark;
+use protocol::task::CueMark;
 use protocol::{EpisodeId, Segment};
 
 /// A stretch of speech by one speaker inside a segment.

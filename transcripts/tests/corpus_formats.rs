@@ -200,7 +200,7 @@ fn every_segment_of_the_corpus_splits_into_timed_sentences() {
         let labels = segment_words(&timed.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(), &transcript);
         let mut words_of_sentences = Vec::new();
         for (segment, marks) in &timed {
-            let sentences = protocol::sentences::sentences(segment, marks);
+            let sentences = mining::sentences::sentences(segment, marks);
             let mut last = segment.t0_ms;
             for (i, sentence) in sentences.iter().enumerate() {
                 let at = format!("{} segment {} sentence {}", relative.display(), segment.index, sentence.number);

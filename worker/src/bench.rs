@@ -22,11 +22,11 @@ pub const SAMPLE_EPISODE: &str = include_str!("bench/sample-episode.srt");
 
 use crate::cli::{endpoint_url, BenchArgs};
 use crate::llm::{LlmClient, LlmError};
-use crate::spec::Mining;
 use anyhow::Context;
 use futures::stream::{FuturesUnordered, StreamExt};
-use protocol::sentences::CueMark;
+use mining::Mining;
 use protocol::spec::AnswerMode;
+use protocol::task::CueMark;
 use protocol::{Segment, Task};
 use serde_json::Value;
 use std::fmt::Write;
@@ -236,8 +236,7 @@ async fn run_step(
     }
     let mined: Vec<&Value> = answers.iter().filter_map(|a| a.mined.as_ref()).collect();
     let answered: Vec<_> = results.iter().filter_map(|(r, ms)| r.as_ref().ok().map(|a| (&a.usage, *ms))).collect();
-    let groundings: Vec<&protocol::grounding::Grounding> =
-        answers.iter().filter_map(|a| a.grounding.as_ref()).collect();
+    let groundings: Vec<&mining::grounding::Grounding> = answers.iter().filter_map(|a| a.grounding.as_ref()).collect();
     let mut latencies: Vec<u64> = answered.iter().map(|(_, ms)| *ms).collect();
     latencies.sort_unstable();
     let percentile = |p: usize| latencies.get((latencies.len() * p).div_ceil(100).saturating_sub(1)).copied();
@@ -270,14 +269,14 @@ struct Answer {
     sample: usize,
     usage: protocol::Usage,
     mined: Option<Value>,
-    grounding: Option<protocol::grounding::Grounding>,
+    grounding: Option<mining::grounding::Grounding>,
 }
 
 /// One call as the miner makes it (in the spec's answer mode), its answer
 /// checked as the miner checks it; and its wall time.
 async fn call(client: &LlmClient, mining: &Mining, sample: &Sample, index: usize) -> (Result<Answer, LlmError>, u64) {
     let question = mining.question(&sample.task, &sample.cues);
-    let request = mining.prompt.request(&question.user, mining.spec.num_ctx, 1);
+    let request = crate::llm::ChatRequest::new(&mining.prompt, &question.user, mining.spec.num_ctx, 1);
     let started = Instant::now();
     let reply = client.chat(&request).await;
     let elapsed = started.elapsed().as_millis() as u64;
@@ -285,9 +284,8 @@ async fn call(client: &LlmClient, mining: &Mining, sample: &Sample, index: usize
     let answer = reply.map(|reply| {
         let repaired =
             (!reply.truncated).then(|| mining.accept(&question, &reply.content, &sample.task).ok()).flatten();
-        let grounding = repaired
-            .as_ref()
-            .map(|r| protocol::grounding::check(&r.output, &segment.text, segment.t0_ms, segment.t1_ms));
+        let grounding =
+            repaired.as_ref().map(|r| mining::grounding::check(&r.output, &segment.text, segment.t0_ms, segment.t1_ms));
         Answer { sample: index, usage: reply.usage, mined: repaired.map(|r| r.output), grounding }
     });
     (answer, elapsed)
@@ -472,10 +470,10 @@ fn chart_path(given: &std::path::Path, mode: AnswerMode, modes: usize) -> std::p
 
 /// The flags' settings as a run would record them (in answer mode `mode`),
 /// with one context size for the bench's segments (as a run has one for its corpus).
-fn bench_mining(flags: &crate::cli::MiningFlags, mode: AnswerMode, samples: &[Sample]) -> anyhow::Result<Mining> {
-    let flags = crate::cli::MiningFlags { answers: vec![mode], ..flags.clone() };
-    let local = crate::spec::LocalMining::from_flags(&flags)?;
-    let longest = samples.iter().map(|s| crate::spec::user_chars(&s.task, mode)).max().unwrap_or(0);
+fn bench_mining(flags: &mining::MiningFlags, mode: AnswerMode, samples: &[Sample]) -> anyhow::Result<Mining> {
+    let flags = mining::MiningFlags { answers: vec![mode], ..flags.clone() };
+    let local = mining::spec::LocalMining::from_flags(&flags)?;
+    let longest = samples.iter().map(|s| mining::ask::user_chars(&s.task, mode)).max().unwrap_or(0);
     Ok(Mining::new(local.new_spec("worker bench".into(), longest)))
 }
 

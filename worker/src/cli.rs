@@ -2,7 +2,7 @@
 
 use crate::llm::Api;
 use clap::{Args, Parser, Subcommand};
-use protocol::spec::AnswerMode;
+pub use mining::MiningFlags;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -116,62 +116,6 @@ pub struct WorkerOptions {
     pub test_pause_before_ack: Option<PathBuf>,
 }
 
-/// What shapes the answers: model, prompt, schema, generation options and
-/// context size. On `worker run` every one is optional: the run's mining spec
-/// (recorded in NATS by `coordinator enqueue`) says them, and a flag given
-/// here must agree with it, or the worker refuses to pull. `coordinator
-/// enqueue`/`run` set the spec from them; `coordinator respec` changes it.
-#[derive(Clone, Debug, Default, Args)]
-pub struct MiningFlags {
-    /// Model name as the server knows it [default for a new run: qwen2.5:7b-instruct].
-    #[arg(long, env = "PODMINE_MODEL")]
-    pub model: Option<String>,
-    /// Instructions file replacing the default miner prompt.
-    #[arg(long)]
-    pub prompt: Option<PathBuf>,
-    /// JSON Schema file replacing the default miner_output schema.
-    #[arg(long)]
-    pub schema: Option<PathBuf>,
-    /// Output tokens per answer (Ollama num_predict / OpenAI max_tokens) [default for a new run: 1024].
-    #[arg(long)]
-    pub num_predict: Option<u32>,
-    /// Sampling temperature (0 can deadlock Ollama's grammar mode under parallel load) [default for a new run: 0.3].
-    #[arg(long)]
-    pub temperature: Option<f32>,
-    /// Cap every array of the answer at N items (sent in the schema, enforced
-    /// on the answer). Without it the schema's own bounds hold: none in the
-    /// users' schema, a runaway guard of 40 in the default one.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_items: Option<u64>,
-    /// Context size of every request, for the whole run [default: from the
-    /// prompt, the schema, the output cap and the longest segment enqueued].
-    /// A segment that does not fit fails with its reason rather than being cut.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(512..))]
-    pub num_ctx: Option<u32>,
-    /// How the model answers [default for a new run: full]: `full` (it writes
-    /// the quotes and times), or `compact` (it cites numbered sentences; the
-    /// worker writes the quotes and times from the transcript: fewer output
-    /// tokens). Measure both on your Mac first: `worker bench --answers full,compact`
-    /// (the bench takes both; a run one).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub answers: Vec<AnswerMode>,
-}
-
-impl MiningFlags {
-    /// Whether any flag was given.
-    pub fn any(&self) -> bool {
-        let Self { model, prompt, schema, num_predict, temperature, max_items, num_ctx, answers } = self;
-        !answers.is_empty()
-            || model.is_some()
-            || prompt.is_some()
-            || schema.is_some()
-            || num_predict.is_some()
-            || temperature.is_some()
-            || max_items.is_some()
-            || num_ctx.is_some()
-    }
-}
-
 /// `127.0.0.1:11434` (Ollama's own OLLAMA_HOST form) → `http://127.0.0.1:11434`.
 pub fn endpoint_url(value: &str) -> String {
     if value.contains("://") {
@@ -181,19 +125,6 @@ pub fn endpoint_url(value: &str) -> String {
     }
 }
 
-/// Flags of `command`'s subcommands that have no help text (hidden test hooks
-/// aside): `subcommand flag` each. Both binaries' tests call it.
-pub fn flags_without_help(command: &clap::Command) -> Vec<String> {
-    command
-        .get_subcommands()
-        .flat_map(|sub| {
-            sub.get_arguments()
-                .filter(|arg| !arg.is_hide_set() && arg.get_help().is_none())
-                .map(move |arg| format!("{} {}", sub.get_name(), arg.get_id()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +132,7 @@ mod tests {
 
     #[test]
     fn every_flag_has_help_text() {
-        let missing = flags_without_help(&Cli::command());
+        let missing = runtime::cli::flags_without_help(&Cli::command());
         assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

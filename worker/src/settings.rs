@@ -7,7 +7,8 @@
 use crate::cli::{endpoint_url, WorkerOptions};
 use crate::llm::endpoints::{Concurrency, Endpoints};
 use crate::llm::{Api, LlmClient};
-use crate::spec::{LocalMining, Mining};
+use mining::spec::LocalMining;
+use mining::Mining;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -18,7 +18,7 @@ pub fn episode_path(out: &Path, id: &EpisodeId) -> PathBuf {
 /// One segment as it appears in the output.
 pub fn segment_entry(settled: &Settled, ungrounded: UngroundedItems) -> SegmentEntry {
     match settled {
-        Settled::Mined(result) => SegmentEntry::mined(result, ungrounded),
+        Settled::Mined(result) => mining::grounding::entry(result, ungrounded),
         Settled::Failed(failure) => SegmentEntry::failed(failure),
     }
 }

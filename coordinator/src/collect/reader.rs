@@ -13,7 +13,8 @@ use crate::store::{Incoming, Settled};
 use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
 use futures::StreamExt;
 use protocol::codec::{self, CodecError};
-use protocol::{streams, subjects, FailureRecord, MiningSpec, Provenance, Task, Usage, WorkKey};
+use protocol::task::decode_task;
+use protocol::{streams, subjects, FailureKind, FailureRecord, MiningSpec, Provenance, Task, Usage, WorkKey};
 use runtime::Outage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -116,7 +117,7 @@ fn decode(stream: &str, payload: &[u8]) -> Result<Settled, CodecError> {
     if stream == streams::RESULTS {
         codec::decode(payload).map(Settled::Mined)
     } else {
-        codec::decode(payload).map(Settled::Failed)
+        FailureRecord::decode(payload).map(Settled::Failed)
     }
 }
 
@@ -156,13 +157,15 @@ async fn give_up(
         None => js.get_stream(streams::TASKS).await.map_err(|e| GiveUp::Nats(e.into()))?,
     };
     let Ok(message) = tasks.get_raw_message(sequence).await else { return Ok(()) };
-    let task: Task = match codec::decode(&message.payload) {
-        Ok(task) => task,
+    // A compact run's tasks carry their cue marks (version 2): read them as a worker does.
+    let task: Task = match decode_task(&message.payload) {
+        Ok((task, _cues)) => task,
         Err(err @ CodecError::UnknownVersion(_)) => return Err(GiveUp::Newer(err)),
         Err(_) => return Ok(()),
     };
     let failure = FailureRecord {
         work_key: WorkKey(task.segment.content_hash()),
+        kind: FailureKind::MaxDeliveries,
         reason: format!("no result after {deliveries} deliveries: the worker stopped answering on the final attempt"),
         raw_output: None,
         provenance: Provenance {
@@ -179,7 +182,7 @@ async fn give_up(
         },
         task,
     };
-    let payload = codec::encode(&failure).map_err(|e| GiveUp::Nats(e.into()))?;
+    let payload = failure.encode().map_err(|e| GiveUp::Nats(e.into()))?;
     let publish = jetstream::message::PublishMessage::build().payload(payload.into()).message_id(failure.message_id());
     let subject = subjects::failed(&failure.task.segment.key());
     let ack = js.send_publish(subject, publish).await.map_err(|e| GiveUp::Nats(e.into()))?;

@@ -1,17 +1,17 @@
 //! The figures the page shows, as JSON (documented in README "Dashboard"):
-//! the status object, the run's time series, failures grouped by reason with
+//! the status object, the run's time series, failures grouped by kind with
 //! their raw outputs, and episodes by name with their progress. Each reads
 //! the store directly; none scans every outcome.
 
-use crate::store::outcomes::reason_key;
 use crate::store::Store;
+use protocol::FailureKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Points of the time series at most (a week at 15 minutes a point, a day at 2).
 const MAX_POINTS: u64 = 720;
-/// Failures listed under each reason (the count is of all of them).
-const LISTED_PER_REASON: usize = 20;
+/// Failures listed under each kind (the count is of all of them).
+const LISTED_PER_KIND: usize = 20;
 /// Characters of a raw output shown (the output file has all of it).
 const RAW_CHARS: usize = 4_000;
 /// Episodes listed per search.
@@ -31,20 +31,22 @@ pub fn series(store: &Store) -> anyhow::Result<Series> {
     Ok(Series { point_s: width_ms / 1000, points })
 }
 
-/// Failures of one reason.
+/// Failures of one kind.
 #[derive(Debug, Serialize)]
 pub struct FailureGroup {
-    /// The reason as counted (its first 80 characters): what "retry this reason" sends back.
-    pub reason: String,
+    /// The kind (`unusable-answer`, …): what "retry this kind" sends back.
+    pub kind: FailureKind,
+    /// What the kind means, for the page.
+    pub meaning: &'static str,
     pub count: u64,
-    /// The first few, each with its raw output.
+    /// The first few, each with its reason and raw output.
     pub segments: Vec<FailedSegment>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct FailedSegment {
     pub segment: String,
-    /// The whole reason (the group's is cut at 80 characters).
+    /// The whole reason: what happened and what to do.
     pub reason: String,
     pub attempts: u32,
     pub raw_output: Option<String>,
@@ -52,18 +54,14 @@ pub struct FailedSegment {
     pub raw_output_cut: bool,
 }
 
-/// Failures grouped by reason, most frequent first.
+/// Failures grouped by kind, most frequent first.
 pub fn failures(store: &Store) -> anyhow::Result<Vec<FailureGroup>> {
-    let counts = store.failure_reasons()?;
-    let mut groups: BTreeMap<String, FailureGroup> = counts
-        .into_iter()
-        .map(|(reason, count)| (reason.clone(), FailureGroup { reason, count, segments: Vec::new() }))
-        .collect();
+    let group = |kind: FailureKind, count| FailureGroup { kind, meaning: kind.meaning(), count, segments: Vec::new() };
+    let mut groups: BTreeMap<FailureKind, FailureGroup> =
+        store.failure_kinds()?.into_iter().map(|(kind, count)| (kind, group(kind, count))).collect();
     for failure in store.failures()? {
-        let key = reason_key(&failure.reason);
-        let group =
-            groups.entry(key.clone()).or_insert_with(|| FailureGroup { reason: key, count: 1, segments: Vec::new() });
-        if group.segments.len() < LISTED_PER_REASON {
+        let group = groups.entry(failure.kind).or_insert_with(|| group(failure.kind, 1));
+        if group.segments.len() < LISTED_PER_KIND {
             let raw = failure.raw_output.as_deref();
             group.segments.push(FailedSegment {
                 segment: failure.task.segment.key().to_string(),
@@ -75,7 +73,7 @@ pub fn failures(store: &Store) -> anyhow::Result<Vec<FailureGroup>> {
         }
     }
     let mut groups: Vec<FailureGroup> = groups.into_values().filter(|g| g.count > 0).collect();
-    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)));
     Ok(groups)
 }
 

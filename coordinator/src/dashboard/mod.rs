@@ -72,7 +72,6 @@ pub async fn serve(
     js: Option<jetstream::Context>,
     cancel: CancellationToken,
 ) -> anyhow::Result<Serving> {
-    let guard = Arc::new(guard::Guard::new(settings.listen, settings.token.clone(), &settings.allow_hosts));
     let listener = tokio::net::TcpListener::bind(settings.listen).await.map_err(|err| {
         anyhow::anyhow!(
             "cannot serve the dashboard on {}: {err} (choose another with --listen/--dashboard)",
@@ -80,6 +79,8 @@ pub async fn serve(
         )
     })?;
     let bound = listener.local_addr()?;
+    // The port requests must name is the one bound (`--listen 127.0.0.1:0` picks one).
+    let guard = Arc::new(guard::Guard::new(bound, settings.token.clone(), &settings.allow_hosts));
     let host = if bound.ip().is_unspecified() { "127.0.0.1".to_owned() } else { bound.ip().to_string() };
     let host = if bound.is_ipv6() && !bound.ip().is_unspecified() { format!("[{host}]") } else { host };
     let url = match guard.token() {
@@ -212,12 +213,14 @@ async fn episodes(
     Ok(Json(blocking(move || api::episodes(&store, &search.q)).await?))
 }
 
-/// What to retry: `{"all": true}`, `{"reason": "…"}` (a group's reason as
-/// `/api/failures` gives it) or `{"segment": "show/ep#12"}`.
+/// What to retry: `{"all": true}`, `{"kind": "unusable-answer"}` (a group's
+/// kind as `/api/failures` gives it), `{"reason": "…"}` (a reason as counted:
+/// its first 80 characters) or `{"segment": "show/ep#12"}`.
 #[derive(serde::Deserialize)]
 struct RetryRequest {
     #[serde(default)]
     all: bool,
+    kind: Option<protocol::FailureKind>,
     reason: Option<String>,
     segment: Option<String>,
 }
@@ -229,9 +232,10 @@ async fn retry(
 ) -> Result<Json<serde_json::Value>, Failure> {
     let selection = match request {
         RetryRequest { segment: Some(segment), .. } => Selection::Segment(segment),
+        RetryRequest { kind: Some(kind), .. } => Selection::Kind(kind),
         RetryRequest { reason: Some(reason), .. } => Selection::Reason(reason),
         RetryRequest { all: true, .. } => Selection::All,
-        _ => return Err(Failure(StatusCode::BAD_REQUEST, "say what to retry: all, reason or segment".into())),
+        _ => return Err(Failure(StatusCode::BAD_REQUEST, "say what to retry: all, kind, reason or segment".into())),
     };
     let store = open(&shared)?;
     let Some(js) = &shared.js else {

@@ -40,7 +40,7 @@ pub struct EnqueueSettings {
     pub segment_seconds: u64,
     /// The mining flags given: the run's spec when none is recorded yet;
     /// otherwise they must agree with it.
-    pub mining: worker::spec::LocalMining,
+    pub mining: mining::spec::LocalMining,
 }
 
 /// Episodes prepared ahead of the publisher (bounds memory: ~120 tasks each).

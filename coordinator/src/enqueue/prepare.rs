@@ -4,8 +4,8 @@
 
 use crate::publish::{cues_for, OutgoingTask};
 use crate::store::{EpisodeRecord, SegmentRecord, Store};
-use protocol::sentences::CueMark;
 use protocol::spec::AnswerMode;
+use protocol::task::CueMark;
 use protocol::{EpisodeId, Task};
 use std::path::{Path, PathBuf};
 use transcripts::corpus::EpisodeFiles;
@@ -158,7 +158,7 @@ pub fn prepare(
                 episode_segments: count,
                 generation,
             };
-            longest_user_chars = longest_user_chars.max(worker::spec::user_chars(&task, answers));
+            longest_user_chars = longest_user_chars.max(mining::ask::user_chars(&task, answers));
             // A lost task was checked to be on no stream: its message id may
             // still be in the server's dedup window, so it goes without one.
             tasks.push(if unchanged {

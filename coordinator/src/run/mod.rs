@@ -8,7 +8,10 @@
 //! in this process with typed [`worker::Settings`] and the coordinator's own
 //! NATS connection, through the same `worker::run` the daemon calls.
 
+mod command;
 mod embedded;
+
+pub use command::{execute, worker_flags_inline, RunArgs};
 
 use crate::collect::{self, CollectSettings};
 use crate::enqueue::{self, EnqueueSettings, Target};
@@ -78,7 +81,7 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     };
     // The run's spec (recorded from the flags the first time) names the model to check.
     let spec = crate::spec::Keeper::settle(&js, &store, &settings.worker.mining, "run").await?;
-    worker::check_llm(&settings.worker, &worker::spec::Mining::new(spec.spec)).await?;
+    worker::check_llm(&settings.worker, &mining::Mining::new(spec.spec)).await?;
     let summary = enqueue::run(
         EnqueueSettings {
             corpus: settings.corpus.clone(),

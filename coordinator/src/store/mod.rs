@@ -12,7 +12,7 @@ pub mod outcomes;
 pub use outcomes::{Incoming, Recorded, Settled};
 
 use anyhow::Context;
-use protocol::sentences::CueMark;
+use protocol::task::CueMark;
 use protocol::{ContentHash, EpisodeId};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -168,6 +168,10 @@ impl Store {
         if !self.meta.contains_key(QUALITY_COUNTED)? {
             self.count_quality()?;
             self.meta.insert(QUALITY_COUNTED, &[])?;
+        }
+        if !self.meta.contains_key(FAILURE_KINDS_COUNTED)? {
+            self.count_failure_kinds()?;
+            self.meta.insert(FAILURE_KINDS_COUNTED, &[])?;
         }
         if self.meta.contains_key(TOTALS)? {
             return Ok(());
@@ -329,6 +333,8 @@ const SPEC: &[u8] = b"spec";
 const TOTALS: &[u8] = b"totals";
 /// Set once the grounding figures are counted (stores from before they were kept).
 const QUALITY_COUNTED: &[u8] = b"quality-counted";
+/// Set once the failures of a store written before kinds are counted by kind.
+const FAILURE_KINDS_COUNTED: &[u8] = b"failure-kinds-counted";
 
 /// The store is locked by another process (sled locks its files; its error
 /// has no kind of its own, only this text).

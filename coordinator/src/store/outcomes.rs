@@ -7,7 +7,9 @@
 
 use super::{segment_key_bytes, Store};
 use anyhow::Context;
-use protocol::{codec, FailureRecord, MiningSpec, SegmentKey, SegmentResult, Usage};
+use protocol::codec::{self, CodecError};
+use protocol::result::FailureRecordV1;
+use protocol::{FailureKind, FailureRecord, MiningSpec, SegmentKey, SegmentResult, Usage};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
@@ -20,7 +22,37 @@ pub enum Settled {
     Failed(FailureRecord),
 }
 
+/// An outcome as a store of version 1 kept it (failures without a kind).
+#[derive(Deserialize)]
+enum SettledV1 {
+    Mined(SegmentResult),
+    Failed(FailureRecordV1),
+}
+
+impl From<SettledV1> for Settled {
+    fn from(v1: SettledV1) -> Self {
+        match v1 {
+            SettledV1::Mined(result) => Settled::Mined(result),
+            SettledV1::Failed(failure) => Settled::Failed(failure.into()),
+        }
+    }
+}
+
 impl Settled {
+    /// As the store keeps it: a mined outcome in version 1 (its layout did
+    /// not change), a failure with its kind in [`codec::FAILURE_KIND`].
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        match self {
+            Settled::Mined(_) => codec::encode(self),
+            Settled::Failed(_) => codec::encode_as(codec::FAILURE_KIND, self),
+        }
+    }
+
+    /// What [`Settled::encode`] wrote, or a store of version 1 (a failure then has kind `unknown`).
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        codec::decode_evolved::<Self, SettledV1>(bytes, codec::FAILURE_KIND)
+    }
+
     pub fn task(&self) -> &protocol::Task {
         match self {
             Settled::Mined(r) => &r.task,
@@ -195,6 +227,28 @@ fn decode_in_tx<T: serde::de::DeserializeOwned>(
     bytes.map(|v| codec::decode(&v)).transpose().map_err(abort)
 }
 
+fn settled_in_tx(bytes: Option<sled::IVec>) -> Result<Option<Settled>, ConflictableTransactionError<anyhow::Error>> {
+    bytes.map(|v| Settled::decode(&v)).transpose().map_err(abort)
+}
+
+/// Where the failures of each kind are counted in the meta tree (`failure-kind/<name>`).
+pub(super) const FAILURE_KIND: &str = "failure-kind/";
+
+fn add_kind(
+    meta: &TransactionalTree,
+    kind: FailureKind,
+    delta: i64,
+) -> Result<(), ConflictableTransactionError<anyhow::Error>> {
+    let key = format!("{FAILURE_KIND}{kind}");
+    let count = meta.get(key.as_bytes())?.map_or(0, |v| u64_from(&v)) as i64 + delta;
+    if count > 0 {
+        meta.insert(key.as_bytes(), &(count as u64).to_be_bytes())?;
+    } else {
+        meta.remove(key.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn add_reason(
     reasons: &TransactionalTree,
     reason: &str,
@@ -242,7 +296,7 @@ impl Store {
     }
 
     pub fn outcome(&self, key: &SegmentKey) -> anyhow::Result<Option<Settled>> {
-        self.outcomes.get(segment_key_bytes(key))?.map(|v| codec::decode(&v).context("corrupt outcome")).transpose()
+        self.outcomes.get(segment_key_bytes(key))?.map(|v| Settled::decode(&v).context("corrupt outcome")).transpose()
     }
 
     /// Records a batch of outcomes, and the stream positions they came from,
@@ -267,7 +321,7 @@ impl Store {
         let groundings: Vec<Option<protocol::grounding::Grounding>> = batch
             .iter()
             .map(|incoming| match &incoming.settled {
-                Settled::Mined(result) => Some(protocol::output::ground(result)),
+                Settled::Mined(result) => Some(mining::grounding::of_result(result)),
                 Settled::Failed(_) => None,
             })
             .collect();
@@ -300,15 +354,15 @@ impl Store {
                     }
                     None => {
                         // Keep the better of what is kept aside.
-                        let kept: Option<Settled> = decode_in_tx(orphans.get(&key)?)?;
+                        let kept = settled_in_tx(orphans.get(&key)?)?;
                         if kept.is_none_or(|kept| settled.rank(current) > kept.rank(current)) {
-                            orphans.insert(key.as_slice(), codec::encode(settled).map_err(abort)?)?;
+                            orphans.insert(key.as_slice(), settled.encode().map_err(abort)?)?;
                         }
                         recorded.push(Recorded::Orphan);
                         continue;
                     }
                 }
-                let previous: Option<Settled> = decode_in_tx(outcomes.get(&key)?)?;
+                let previous = settled_in_tx(outcomes.get(&key)?)?;
                 let outcome = match &previous {
                     None => Recorded::New,
                     Some(previous) if settled.rank(current) > previous.rank(current) => Recorded::Replaced,
@@ -317,18 +371,19 @@ impl Store {
                         continue;
                     }
                 };
-                outcomes.insert(key.as_slice(), codec::encode(settled).map_err(abort)?)?;
+                outcomes.insert(key.as_slice(), settled.encode().map_err(abort)?)?;
                 if let Some(previous) = &previous {
                     match previous {
                         Settled::Failed(old) => {
                             counters.failed -= 1;
                             add_reason(reasons, &old.reason, -1)?;
+                            add_kind(meta, old.kind, -1)?;
                             failed.remove(key.as_slice())?;
                         }
                         Settled::Mined(old) => {
                             counters.mined -= 1;
                             quality_entry(&mut quality, meta, &old.provenance.spec.model)?
-                                .remove(&protocol::output::ground(old));
+                                .remove(&mining::grounding::of_result(old));
                         }
                     }
                     if !previous.of_spec(current) {
@@ -340,6 +395,7 @@ impl Store {
                     Settled::Failed(failure) => {
                         counters.failed += 1;
                         add_reason(reasons, &failure.reason, 1)?;
+                        add_kind(meta, failure.kind, 1)?;
                         failed.insert(key.as_slice(), &[])?;
                     }
                 }
@@ -413,7 +469,7 @@ impl Store {
         let mut superseded = Superseded::default();
         let mut episode: Vec<protocol::Task> = Vec::new();
         for value in self.outcomes.iter().values() {
-            let settled: Settled = codec::decode(&value?).context("corrupt outcome")?;
+            let settled = Settled::decode(&value?).context("corrupt outcome")?;
             if settled.of_spec(Some(current)) {
                 continue;
             }
@@ -446,7 +502,7 @@ impl Store {
 
     /// The outcome kept aside for a segment not enqueued here when it arrived.
     pub fn orphan(&self, key: &SegmentKey) -> anyhow::Result<Option<Settled>> {
-        self.orphans.get(segment_key_bytes(key))?.map(|v| codec::decode(&v).context("corrupt outcome")).transpose()
+        self.orphans.get(segment_key_bytes(key))?.map(|v| Settled::decode(&v).context("corrupt outcome")).transpose()
     }
 
     /// Counts the outcomes kept aside for `episode` now that it is recorded
@@ -457,7 +513,7 @@ impl Store {
         let (mut adopted, mut keys) = (Vec::new(), Vec::new());
         for entry in self.orphans.scan_prefix(&prefix) {
             let (key, value) = entry?;
-            adopted.push(Incoming { settled: codec::decode(&value)?, stream: "", sequence: 0, mined_at_ms: 0 });
+            adopted.push(Incoming { settled: Settled::decode(&value)?, stream: "", sequence: 0, mined_at_ms: 0 });
             keys.push(key);
         }
         if !adopted.is_empty() {
@@ -475,12 +531,13 @@ impl Store {
         let key = segment_key_bytes(key);
         let trees = (&self.outcomes, &self.meta, &self.reasons, &self.failed);
         let forgot = trees.transaction(|(outcomes, meta, reasons, failed)| {
-            let Some(Settled::Failed(failure)) = decode_in_tx::<Settled>(outcomes.get(&key)?)? else {
+            let Some(Settled::Failed(failure)) = settled_in_tx(outcomes.get(&key)?)? else {
                 return Ok(false);
             };
             outcomes.remove(key.as_slice())?;
             failed.remove(key.as_slice())?;
             add_reason(reasons, &failure.reason, -1)?;
+            add_kind(meta, failure.kind, -1)?;
             let mut counters: Counters = decode_in_tx(meta.get(COUNTERS)?)?.unwrap_or_default();
             counters.failed -= 1;
             meta.insert(COUNTERS, codec::encode(&counters).map_err(abort)?)?;
@@ -512,15 +569,39 @@ impl Store {
         let mut quality: BTreeMap<String, Quality> = BTreeMap::new();
         for entry in self.outcomes.iter() {
             let (_, value) = entry?;
-            if let Settled::Mined(result) = codec::decode(&value).context("corrupt outcome")? {
+            if let Settled::Mined(result) = Settled::decode(&value).context("corrupt outcome")? {
                 quality
                     .entry(result.provenance.spec.model.clone())
                     .or_default()
-                    .add(&protocol::output::ground(&result));
+                    .add(&mining::grounding::of_result(&result));
             }
         }
         for (model, figures) in quality {
             self.meta.insert(format!("{QUALITY}{model}").as_bytes(), serde_json::to_vec(&figures)?)?;
+        }
+        Ok(())
+    }
+
+    /// Failures counted by kind.
+    pub fn failure_kinds(&self) -> anyhow::Result<BTreeMap<FailureKind, u64>> {
+        self.meta
+            .scan_prefix(FAILURE_KIND)
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((FailureKind::from_name(&String::from_utf8_lossy(&key[FAILURE_KIND.len()..])), u64_from(&value)))
+            })
+            .collect()
+    }
+
+    /// Counts the failures by kind of a store written before kinds were kept
+    /// (once: one pass over the failures; theirs are all `unknown`).
+    pub(super) fn count_failure_kinds(&self) -> anyhow::Result<()> {
+        let mut kinds: BTreeMap<FailureKind, u64> = BTreeMap::new();
+        for failure in self.failures()? {
+            *kinds.entry(failure.kind).or_default() += 1;
+        }
+        for (kind, count) in kinds {
+            self.meta.insert(format!("{FAILURE_KIND}{kind}").as_bytes(), &count.to_be_bytes())?;
         }
         Ok(())
     }
@@ -546,7 +627,7 @@ impl Store {
     pub fn episode_outcomes(&self, episode: &protocol::EpisodeId) -> anyhow::Result<Vec<Settled>> {
         let mut prefix = episode.as_str().as_bytes().to_vec();
         prefix.push(0);
-        self.outcomes.scan_prefix(prefix).values().map(|v| Ok(codec::decode(&v?)?)).collect()
+        self.outcomes.scan_prefix(prefix).values().map(|v| Ok(Settled::decode(&v?)?)).collect()
     }
 
     /// Every failure (for `failed` and `retry-failed`), from the index of failed segments.
@@ -554,7 +635,7 @@ impl Store {
         let mut out = Vec::new();
         for key in self.failed.iter().keys() {
             if let Some(value) = self.outcomes.get(key?)? {
-                if let Settled::Failed(failure) = codec::decode(&value)? {
+                if let Settled::Failed(failure) = Settled::decode(&value)? {
                     out.push(failure);
                 }
             }
@@ -607,7 +688,7 @@ impl Store {
     pub(super) fn index_failures(&self) -> anyhow::Result<()> {
         for entry in self.outcomes.iter() {
             let (key, value) = entry?;
-            if let Settled::Failed(failure) = codec::decode(&value)? {
+            if let Settled::Failed(failure) = Settled::decode(&value)? {
                 self.failed.insert(&key, &[])?;
                 let reason = reason_key(&failure.reason);
                 self.reasons.fetch_and_update(reason.as_bytes(), |old| {

@@ -108,7 +108,7 @@ fn cue_marks_give_a_sentence_spanning_two_cues_the_times_of_both() {
     assert_eq!(segment, &segment_of(&episode, &cues), "the same segment as `segment` cuts");
     let starts: Vec<&str> = marks.iter().map(|m| &segment.text[m.at as usize..]).collect();
     assert!(starts[0].starts_with("We test") && starts[1].starts_with("over a") && starts[2].starts_with("True."));
-    let sentences = protocol::sentences::sentences(segment, marks);
+    let sentences = mining::sentences::sentences(segment, marks);
     let got: Vec<(&str, u64, u64, Option<&str>)> =
         sentences.iter().map(|s| (s.text.as_str(), s.t0_ms, s.t1_ms, s.speaker.as_deref())).collect();
     assert_eq!(

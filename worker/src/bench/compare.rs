@@ -11,7 +11,7 @@
 //! both found the same things, 0 when nothing in common.
 
 use super::{Report, Sample, Step, KINDS};
-use protocol::sentences::{sentences, Sentence};
+use mining::sentences::{sentences, Sentence};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt::Write;

@@ -23,7 +23,7 @@ use crate::settings::ConsumeSettings;
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
 use futures::StreamExt;
-use protocol::sentences::CueMark;
+use protocol::task::CueMark;
 use protocol::{codec, streams, subjects, Task};
 use runtime::Outage;
 use std::sync::atomic::Ordering;
@@ -437,11 +437,11 @@ async fn fail(
     failure: &protocol::FailureRecord,
     hard_stop: &CancellationToken,
 ) -> anyhow::Result<()> {
-    tracing::warn!(reason = %failure.reason, "segment failed: recording it as a dead letter");
+    tracing::warn!(kind = %failure.kind, reason = %failure.reason, "segment failed: recording it as a dead letter");
     let pending = Pending {
         subject: subjects::failed(&failure.task.segment.key()),
         message_id: failure.message_id(),
-        payload: codec::encode(failure)?,
+        payload: failure.encode()?,
     };
     publish_holding(shared, message, &pending, hard_stop).await?;
     message.ack_with(AckKind::Term).await.map_err(anyhow::Error::from_boxed).context("term failed")?;

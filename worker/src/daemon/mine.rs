@@ -6,10 +6,11 @@ use super::retry;
 use crate::llm::endpoints::Endpoints;
 use crate::llm::{ChatReply, ChatRequest, ErrorKind, LlmError};
 use crate::observe::Counters;
-use crate::spec::Mining;
 use async_nats::jetstream;
-use protocol::sentences::CueMark;
-use protocol::{codec, subjects, FailureRecord, Provenance, SegmentResult, Task, Usage, WorkKey};
+use mining::Mining;
+use mining::{Rejected, RejectedKind};
+use protocol::task::CueMark;
+use protocol::{codec, subjects, FailureKind, FailureRecord, Provenance, SegmentResult, Task, Usage, WorkKey};
 use runtime::Backoff;
 use std::sync::Arc;
 
@@ -80,22 +81,26 @@ impl Miner {
                  output tokens) and the run's num_ctx is {num_ctx}: it would be cut. Raise it with \
                  `coordinator respec --num-ctx {needed}`, then `coordinator retry-failed`"
             );
-            return self.failed(task, work_key, reason, None, 0, delivery, usage);
+            let why = Why { kind: FailureKind::ContextTooSmall, reason, raw_output: None };
+            return self.failed(task, work_key, why, 0, delivery, usage);
         }
         let mut last_raw = None;
-        let mut last_problem = String::new();
+        let mut last_problem = Rejected::new(RejectedKind::NotJson, "no answer");
         for ask in 0..MAX_ASKS {
-            let request = prompt.request(user, num_ctx, seed(&work_key, ask));
+            let request = ChatRequest::new(prompt, user, num_ctx, seed(&work_key, ask));
             let reply = match self.call_with_retries(&request).await {
                 Ok(reply) => reply,
                 Err(err) if err.is_transient() => return Outcome::Retry(err.detail),
                 Err(err) if err.kind == ErrorKind::ModelMissing => return Outcome::ModelMissing(err.detail),
-                Err(err) => return self.failed(task, work_key, err.detail, last_raw, ask + 1, delivery, usage),
+                Err(err) => {
+                    let why = Why { kind: FailureKind::RefusedByServer, reason: err.to_string(), raw_output: last_raw };
+                    return self.failed(task, work_key, why, ask + 1, delivery, usage);
+                }
             };
             usage.add(&reply.usage);
             let provenance = |attempts| self.provenance(attempts, delivery, usage);
             if reply.truncated {
-                last_problem = format!("output truncated at num_predict={num_predict} tokens");
+                last_problem = Rejected::truncated(num_predict);
                 last_raw = Some(reply.content);
                 continue;
             }
@@ -115,26 +120,25 @@ impl Miner {
                 }
             }
         }
-        let reason = format!("unusable output after {MAX_ASKS} asks: {last_problem}");
-        self.failed(task, work_key, reason, last_raw, MAX_ASKS, delivery, usage)
+        let kind = match last_problem.kind() {
+            RejectedKind::Truncated => FailureKind::OutputTruncated,
+            _ => FailureKind::UnusableAnswer,
+        };
+        let why = Why {
+            kind,
+            reason: format!("unusable output after {MAX_ASKS} asks: {last_problem}"),
+            raw_output: last_raw,
+        };
+        self.failed(task, work_key, why, MAX_ASKS, delivery, usage)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn failed(
-        &self,
-        task: &Task,
-        work_key: WorkKey,
-        reason: String,
-        raw_output: Option<String>,
-        attempts: u32,
-        delivery: u64,
-        usage: Usage,
-    ) -> Outcome {
+    fn failed(&self, task: &Task, work_key: WorkKey, why: Why, attempts: u32, delivery: u64, usage: Usage) -> Outcome {
         Outcome::Failed(Box::new(FailureRecord {
             task: task.clone(),
             work_key,
-            reason,
-            raw_output,
+            kind: why.kind,
+            reason: why.reason,
+            raw_output: why.raw_output,
             provenance: self.provenance(attempts, delivery, usage),
         }))
     }
@@ -144,6 +148,7 @@ impl Miner {
         FailureRecord {
             task: task.clone(),
             work_key: self.work_key(task),
+            kind: FailureKind::LlmUnavailable,
             reason: format!("LLM unavailable on the final delivery ({delivery}): {reason}"),
             raw_output: None,
             provenance: self.provenance(0, delivery, Usage::default()),
@@ -186,6 +191,13 @@ impl Miner {
             Err(_) => false,
         }
     }
+}
+
+/// Why a segment failed: its kind, the detail, the model's last answer.
+struct Why {
+    kind: FailureKind,
+    reason: String,
+    raw_output: Option<String>,
 }
 
 /// A different, reproducible seed for each ask of each work item.

@@ -14,11 +14,11 @@ mod spec_check;
 
 use crate::observe::{liveness, metrics, Counters};
 use crate::settings::Settings;
-use crate::spec::{self, Mining};
 use anyhow::Context;
+use mining::Mining;
+use protocol::spec_kv::{self, KvError};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// What a worker talks to, made by the caller (`worker run`, `coordinator
@@ -27,9 +27,6 @@ pub struct Connections {
     pub js: async_nats::jetstream::Context,
     pub outbox: outbox::Outbox,
 }
-
-/// How often a worker reads the run's spec: a `respec` reaches every Mac within it.
-pub const SPEC_POLL: Duration = Duration::from_secs(5);
 
 /// Who this worker is, for its liveness record and its results.
 struct Me {
@@ -78,7 +75,7 @@ async fn spec_to_mine_with(
     let _stop_beat = beat_stop.clone().drop_guard();
     let mut beating = false;
     loop {
-        let refusal = match spec::fetch(js).await {
+        let refusal = match spec_kv::fetch(js).await {
             Ok(Some(run_spec)) => {
                 outage.recovered();
                 let differ = settings.mining.disagreements(&run_spec);
@@ -108,8 +105,8 @@ async fn spec_to_mine_with(
                 own.revision = 0;
                 return Some(Mining::new(own));
             }
-            Err(spec::FetchError::Spec(err)) => err.to_string(),
-            Err(spec::FetchError::Nats(err)) => {
+            Err(KvError::Spec(err)) => err.to_string(),
+            Err(KvError::Nats(err) | KvError::Record(err)) => {
                 tokio::select! {
                     _ = cancel.cancelled() => return None,
                     _ = outage.failed(&err) => continue,
@@ -130,7 +127,7 @@ async fn spec_to_mine_with(
         }
         tokio::select! {
             _ = cancel.cancelled() => return None,
-            _ = tokio::time::sleep(SPEC_POLL) => {}
+            _ = tokio::time::sleep(protocol::spec::POLL) => {}
         }
     }
 }
@@ -144,10 +141,10 @@ async fn end_on_spec_change(
     loop {
         tokio::select! {
             _ = session.cancelled() => return,
-            _ = tokio::time::sleep(SPEC_POLL) => {}
+            _ = tokio::time::sleep(protocol::spec::POLL) => {}
         }
         // NATS away or no spec (while mining with this worker's own): keep going.
-        let Ok(Some(latest)) = spec::fetch(&js).await else { continue };
+        let Ok(Some(latest)) = spec_kv::fetch(&js).await else { continue };
         if latest != current {
             tracing::info!(
                 "the run's mining spec changed ({}): finishing the calls in flight, then mining with it",

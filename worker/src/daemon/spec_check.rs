@@ -30,7 +30,7 @@ impl SpecCheck {
             }
         }
         let started = Instant::now();
-        let moved = match crate::spec::fetch(&self.js).await {
+        let moved = match protocol::spec_kv::fetch(&self.js).await {
             Ok(Some(latest)) => latest.revision != self.revision,
             Ok(None) | Err(_) => false,
         };

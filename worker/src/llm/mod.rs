@@ -28,18 +28,10 @@ pub enum Api {
     Openai,
 }
 
-/// Generation settings that shape answers, from the run's spec (whose
-/// `protocol::spec::options_fingerprint` puts them in the work key).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Generation {
-    pub num_predict: u32,
-    pub temperature: f32,
-    /// How long Ollama keeps the model loaded between requests.
-    pub keep_alive: String,
-}
+pub use mining::Generation;
 
 /// One request: fixed instructions first, the segment last. The fixed parts
-/// come encoded as JSON already (see the `answer::prompt` module).
+/// come encoded as JSON already (see `mining::prompt`).
 #[derive(Clone, Debug)]
 pub struct ChatRequest<'a> {
     /// The instructions as a JSON string.
@@ -60,7 +52,12 @@ struct Message<'a, Content: serde::Serialize + ?Sized> {
 /// The system message (encoded instructions) and the user message, a JSON array.
 type Messages<'a> = (Message<'a, RawValue>, Message<'a, str>);
 
-impl ChatRequest<'_> {
+impl<'a> ChatRequest<'a> {
+    /// The request for one ask of `prompt`: its fixed parts first, then `user`.
+    pub fn new(prompt: &'a mining::prompt::Prompt, user: &'a str, num_ctx: u32, seed: u64) -> Self {
+        Self { instructions: prompt.instructions_json(), user, schema: prompt.schema_json(), num_ctx, seed }
+    }
+
     /// Fixed instructions first (the cacheable prefix), the segment last.
     fn messages(&self) -> Messages<'_> {
         (Message { role: "system", content: self.instructions }, Message { role: "user", content: self.user })

@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn the_body_carries_the_prompt_schema_and_options_as_json() {
-        let generation = super::super::Generation { num_predict: 512, temperature: 0.0, keep_alive: "30m".into() };
+        let generation = mining::Generation { num_predict: 512, temperature: 0.0, keep_alive: "30m".into() };
         let client =
             LlmClient::new("http://x", super::super::Api::Ollama, "m", generation, Default::default()).unwrap();
         let (instructions, schema) = super::super::test_parts("Say \"hi\"\nthen stop.");

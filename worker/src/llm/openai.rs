@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn the_body_asks_for_the_schema_and_the_prefix_cache() {
-        let generation = super::super::Generation { num_predict: 160, temperature: 0.0, keep_alive: "30m".into() };
+        let generation = mining::Generation { num_predict: 160, temperature: 0.0, keep_alive: "30m".into() };
         let client =
             LlmClient::new("http://x", super::super::Api::Openai, "m", generation, Default::default()).unwrap();
         let (instructions, schema) = super::super::test_parts("Find claims.");

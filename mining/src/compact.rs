@@ -2,7 +2,7 @@
 //! numbered and answers with the content only, citing sentence numbers under
 //! short keys; the worker expands that into the full shape of the schema in
 //! use, the quotes being the exact sentence text and the times the
-//! transcript's own timing of those sentences (`protocol::sentences`). Quotes
+//! transcript's own timing of those sentences (`crate::sentences`). Quotes
 //! are grounded by construction, and the model spends no output tokens
 //! copying them.
 //!
@@ -10,7 +10,8 @@
 //! `{"c":[{"t":claim,"k":type,"s":stance,"e":[3,4]}], "j":[{"n":term,"d":definition,"e":[2]}],
 //!   "p":[{"n":name,"r":role,"e":[5]}], "m":[{"n":name,"d":description,"e":[6]}]}`.
 
-use protocol::sentences::Sentence;
+use crate::rejected::{Rejected, RejectedKind};
+use crate::sentences::Sentence;
 use protocol::timestamp::format_hms;
 use protocol::Task;
 use serde_json::{json, Map, Value};
@@ -122,17 +123,6 @@ pub fn user_message(task: &Task, sentences: &[Sentence]) -> String {
     format!("SEGMENT TO ANALYZE:\n{input}")
 }
 
-/// Why a compact answer gives nothing to keep (the caller asks again).
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum Unusable {
-    #[error("compact answer is not JSON: {0}")]
-    NotJson(String),
-    #[error("compact answer has none of the arrays c, j, p, m")]
-    NoArrays,
-    #[error("every item of the compact answer cites only sentences the segment does not have (1 to {0})")]
-    NothingCited(usize),
-}
-
 /// A compact answer expanded into the full shape of `full_schema`, and what
 /// was repaired on the way (items citing sentences the segment does not have).
 #[derive(Debug, PartialEq)]
@@ -146,18 +136,19 @@ pub struct Expanded {
 /// consecutive sentences is one quote), times their start (and end, for a
 /// span's `t1`) as `HH:MM:SS`. The result still goes through `repair` like
 /// any answer.
-pub fn expand(raw: &str, sentences: &[Sentence], full_schema: &Value) -> Result<Expanded, Unusable> {
-    let value: Value = serde_json::from_str(raw.trim()).map_err(|e| Unusable::NotJson(e.to_string()))?;
+pub fn expand(raw: &str, sentences: &[Sentence], full_schema: &Value) -> Result<Expanded, Rejected> {
+    let value: Value =
+        serde_json::from_str(raw.trim()).map_err(|e| Rejected::new(RejectedKind::NotJson, e.to_string()))?;
     let object = match value {
         Value::Object(object) => object,
         Value::Array(mut items) if items.first().is_some_and(Value::is_object) => match items.swap_remove(0) {
             Value::Object(object) => object,
-            _ => return Err(Unusable::NoArrays),
+            _ => return Err(no_arrays()),
         },
-        _ => return Err(Unusable::NoArrays),
+        _ => return Err(no_arrays()),
     };
     if !ARRAYS.iter().any(|(_, short, _)| object.contains_key(*short)) {
-        return Err(Unusable::NoArrays);
+        return Err(no_arrays());
     }
     let mut repairs = Vec::new();
     let mut answer = Map::new();
@@ -187,9 +178,13 @@ pub fn expand(raw: &str, sentences: &[Sentence], full_schema: &Value) -> Result<
         answer.insert(array.to_owned(), Value::Array(kept));
     }
     if given > 0 && kept_items == 0 {
-        return Err(Unusable::NothingCited(sentences.len()));
+        return Err(Rejected::new(RejectedKind::NothingCited, format!("1 to {}", sentences.len())));
     }
     Ok(Expanded { answer: Value::Object(answer), repairs })
+}
+
+fn no_arrays() -> Rejected {
+    Rejected::new(RejectedKind::NoArrays, "")
 }
 
 /// The sentences `cited` names, in order, each once; numbers the segment does
@@ -266,8 +261,8 @@ fn runs<'a, 's>(cited: &'a [&'s Sentence]) -> Vec<&'a [&'s Sentence]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::{prompt, repair};
-    use protocol::sentences::{sentences, CueMark};
+    use crate::sentences::{sentences, CueMark};
+    use crate::{grounding, prompt, repair};
     use protocol::{EpisodeId, Segment};
 
     /// "We test models. They drift over a long time. True." at 10–24 s, its
@@ -319,7 +314,7 @@ mod tests {
         assert_eq!(expanded.answer["people"][0]["context_quote"], "True.");
         // What a full answer goes through, it passes, and every quote is in the segment.
         let repaired = repair::repair(&expanded.answer.to_string(), &full, segment.t0_ms, segment.t1_ms).unwrap();
-        let grounding = protocol::grounding::check(&repaired.output, &segment.text, segment.t0_ms, segment.t1_ms);
+        let grounding = grounding::check(&repaired.output, &segment.text, segment.t0_ms, segment.t1_ms);
         assert_eq!((grounding.items, grounding.ungrounded.len()), (3, 0), "{grounding:?}");
     }
 
@@ -333,7 +328,7 @@ mod tests {
         assert_eq!((&claim["evidence_timestamp"], &claim["timestamp"]), (&json!("00:00:10"), &json!("00:00:10")));
         assert!(claim.get("evidence_spans").is_none(), "their schema has flat fields");
         let repaired = repair::repair(&expanded.answer.to_string(), &full, segment.t0_ms, segment.t1_ms).unwrap();
-        let grounding = protocol::grounding::check(&repaired.output, &segment.text, segment.t0_ms, segment.t1_ms);
+        let grounding = grounding::check(&repaired.output, &segment.text, segment.t0_ms, segment.t1_ms);
         assert_eq!(grounding.ungrounded.len(), 0, "{grounding:?}");
     }
 
@@ -365,9 +360,10 @@ mod tests {
             ]
         );
         let nothing = r#"{"c":[{"t":"x","k":"factual","s":"asserts","e":[7]}]}"#;
-        assert_eq!(expand(nothing, &sentences, &full), Err(Unusable::NothingCited(3)));
-        assert!(matches!(expand("not json", &sentences, &full), Err(Unusable::NotJson(_))));
-        assert_eq!(expand(r#"{"claims":[]}"#, &sentences, &full), Err(Unusable::NoArrays));
+        let kind = |raw: &str| expand(raw, &sentences, &full).map(|_| ()).map_err(|e| e.kind());
+        assert_eq!(kind(nothing), Err(RejectedKind::NothingCited));
+        assert_eq!(kind("not json"), Err(RejectedKind::NotJson));
+        assert_eq!(kind(r#"{"claims":[]}"#), Err(RejectedKind::NoArrays));
     }
 
     #[test]

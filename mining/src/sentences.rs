@@ -10,9 +10,8 @@
 //! untimed transcript, or a task of an older version) the whole segment is
 //! one cue and every time is marked as estimated.
 
-use crate::task::Segment;
-
-pub use crate::task::CueMark;
+pub use protocol::task::CueMark;
+use protocol::task::Segment;
 
 /// One sentence of a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,7 +149,7 @@ impl Clock<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EpisodeId;
+    use protocol::EpisodeId;
 
     fn segment(text: &str, t0_ms: u64, t1_ms: u64) -> Segment {
         Segment {

@@ -1,25 +1,22 @@
-//! The run's mining spec (`protocol::spec::RunSpec`) as this crate builds,
-//! compares and reads it.
+//! The run's mining spec (`protocol::spec::RunSpec`) as flags build and
+//! compare it.
 //!
 //! - [`LocalMining`]: what one command line says (`worker run`, `coordinator
 //!   enqueue`/`run`/`respec`): every setting optional, files read once.
 //!   Laid over a spec it gives the spec those flags ask for; where that
 //!   differs from the run's, the flags disagree ([`LocalMining::disagreements`]).
-//! - [`Mining`]: the spec a worker session mines with (prompt encoded once).
-//! - [`fetch`] / [`record`]: the spec in its KV bucket.
 //! - Context sizing: one `num_ctx` per run, from the prompt, the schema, the
 //!   output cap and the longest segment enqueued ([`size_context`]).
+//!
+//! The spec a worker mines with is [`crate::ask::Mining`]; the spec in its
+//! NATS bucket is `protocol::spec_kv`.
 
-use crate::answer::compact;
-use crate::answer::prompt::{self, Prompt};
-use crate::answer::repair::{self, Repaired};
-use crate::cli::MiningFlags;
-use crate::llm::Generation;
+use crate::ask::Mining;
+use crate::compact;
+use crate::flags::MiningFlags;
+use crate::prompt;
 use anyhow::Context;
-use async_nats::jetstream;
-use protocol::sentences::{sentences, CueMark, Sentence};
-use protocol::spec::{self, AnswerMode, RunSpec, SpecError};
-use protocol::{MiningSpec, Task};
+use protocol::spec::{self, AnswerMode, RunSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +24,6 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_MODEL: &str = "qwen2.5:7b-instruct";
 /// The sampling temperature of a new run when none is given.
 pub const DEFAULT_TEMPERATURE: f32 = 0.3;
-/// How long Ollama keeps the model loaded between requests.
-const KEEP_ALIVE: &str = "1h";
 
 /// One command line's mining flags, with the files they name read.
 #[derive(Clone, Debug, Default)]
@@ -99,7 +94,7 @@ impl LocalMining {
         let mut spec = self.over(&defaults);
         spec.revision = 1;
         spec.set_by = set_by;
-        spec.set_at_ms = runtime::clock::unix_now_ms();
+        spec.set_at_ms = unix_now_ms();
         spec
     }
 
@@ -213,138 +208,8 @@ pub fn context_needed(spec: &RunSpec, user_chars: u32) -> u32 {
     prompt::context_for(prompt.fixed_chars(), user_chars as usize, spec.num_predict)
 }
 
-/// The spec a worker session mines with: the prompt encoded once, the
-/// generation options, the hashes results carry.
-#[derive(Clone, Debug)]
-pub struct Mining {
-    pub spec: RunSpec,
-    pub prompt: Prompt,
-    pub generation: Generation,
-    /// What results carry and work keys come from.
-    pub work: MiningSpec,
-}
-
-impl Mining {
-    pub fn new(spec: RunSpec) -> Self {
-        let prompt = Self::prompt_of(&spec);
-        let generation =
-            Generation { num_predict: spec.num_predict, temperature: spec.temperature, keep_alive: KEEP_ALIVE.into() };
-        let work = spec.mining_spec();
-        Self { spec, prompt, generation, work }
-    }
-
-    /// How `task` is asked in the spec's answer mode: its user message (and,
-    /// for compact answers, its numbered sentences, timed by `cues`).
-    pub fn question(&self, task: &Task, cues: &[CueMark]) -> Question {
-        match self.spec.answers {
-            AnswerMode::Full => Question { user: self.prompt.user_message(task), sentences: Vec::new() },
-            AnswerMode::Compact => {
-                let sentences = sentences(&task.segment, cues);
-                Question { user: compact::user_message(task, &sentences), sentences }
-            }
-        }
-    }
-
-    /// A reply's content as a result: a compact answer expanded into the
-    /// full shape of the spec's schema, then (either mode) validated and
-    /// repaired. The error says why it is unusable (the caller asks again).
-    pub fn accept(&self, question: &Question, raw: &str, task: &Task) -> Result<Repaired, String> {
-        let segment = &task.segment;
-        match self.spec.answers {
-            AnswerMode::Full => {
-                repair::repair(raw, &self.spec.schema, segment.t0_ms, segment.t1_ms).map_err(|e| e.to_string())
-            }
-            AnswerMode::Compact => {
-                let expanded =
-                    compact::expand(raw, &question.sentences, &self.spec.schema).map_err(|e| e.to_string())?;
-                let answer = expanded.answer.to_string();
-                let mut repaired = repair::repair(&answer, &self.spec.schema, segment.t0_ms, segment.t1_ms)
-                    .map_err(|e| e.to_string())?;
-                let mut repairs = expanded.repairs;
-                repairs.append(&mut repaired.repairs);
-                repaired.repairs = repairs;
-                Ok(repaired)
-            }
-        }
-    }
-
-    /// What the model is sent: the spec's instructions and schema for full
-    /// answers; with the compact addendum and the compact schema for compact ones.
-    fn prompt_of(spec: &RunSpec) -> Prompt {
-        match spec.answers {
-            AnswerMode::Full => Prompt::new(spec.instructions.clone(), spec.schema.clone()),
-            AnswerMode::Compact => Prompt::new(
-                format!("{}{}", spec.instructions, compact::ADDENDUM),
-                compact::compact_schema(&spec.schema),
-            ),
-        }
-    }
-
-    /// The context `task` needs: instructions, schema, its message and the output cap.
-    pub fn context_needed(&self, user_message: &str) -> u32 {
-        self.prompt.num_ctx(user_message, self.spec.num_predict)
-    }
-}
-
-/// One segment as the model is asked about it (see [`Mining::question`]).
-#[derive(Clone, Debug)]
-pub struct Question {
-    pub user: String,
-    /// The numbered sentences a compact answer cites (empty for full answers).
-    pub sentences: Vec<Sentence>,
-}
-
-/// Characters of the user message `task` is sent with in a run of `answers`
-/// (whatever the prompt; the sentences' times do not change their text).
-pub fn user_chars(task: &Task, answers: AnswerMode) -> u32 {
-    match answers {
-        AnswerMode::Full => prompt::user_message(task).len() as u32,
-        AnswerMode::Compact => compact::user_message(task, &sentences(&task.segment, &[])).len() as u32,
-    }
-}
-
-/// Why the spec could not be read from NATS.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    #[error("cannot read the run's mining spec from NATS: {0}")]
-    Nats(String),
-}
-
-/// The run's spec, `None` when none is recorded (a coordinator older than
-/// this worker, or no `enqueue` yet).
-pub async fn fetch(js: &jetstream::Context) -> Result<Option<RunSpec>, FetchError> {
-    let store = match js.get_key_value(spec::BUCKET).await {
-        Ok(store) => store,
-        Err(err) if err.kind() == jetstream::context::KeyValueErrorKind::GetBucket && bucket_missing(&err) => {
-            return Ok(None)
-        }
-        Err(err) => return Err(FetchError::Nats(err.to_string())),
-    };
-    match store.entry(spec::KEY).await {
-        Ok(Some(entry)) if entry.operation == jetstream::kv::Operation::Put => Ok(Some(RunSpec::decode(&entry.value)?)),
-        Ok(_) => Ok(None),
-        Err(err) => Err(FetchError::Nats(err.to_string())),
-    }
-}
-
-fn bucket_missing(err: &jetstream::context::KeyValueError) -> bool {
-    let text = format!("{err:?}");
-    text.contains("stream not found") || text.contains("StreamNotFound") || text.contains("10059")
-}
-
-/// Records `spec` as the run's (the coordinator's side).
-pub async fn record(js: &jetstream::Context, spec: &RunSpec, replicas: usize) -> anyhow::Result<()> {
-    let store = match js.get_key_value(spec::BUCKET).await {
-        Ok(store) => store,
-        Err(_) => js
-            .create_key_value(spec::bucket_config(replicas))
-            .await
-            .context("cannot create the bucket of the run's mining spec")?,
-    };
-    store.put(spec::KEY, spec.encode().into()).await.context("cannot record the run's mining spec in NATS")?;
-    Ok(())
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn read(path: &Path, flag: &str) -> anyhow::Result<String> {

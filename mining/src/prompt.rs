@@ -10,7 +10,6 @@
 //! runaway output (the prompt asks for every supported item, as the users'
 //! does): `--max-items` is the flag that caps arrays, for any schema.
 
-use crate::llm::ChatRequest;
 use protocol::timestamp::format_hms;
 use protocol::Task;
 use serde_json::value::RawValue;
@@ -42,9 +41,14 @@ impl Prompt {
         Self { instructions, schema, instructions_json, schema_json }
     }
 
-    /// The request for one ask: the fixed parts first, then `user`.
-    pub fn request<'a>(&'a self, user: &'a str, num_ctx: u32, seed: u64) -> ChatRequest<'a> {
-        ChatRequest { instructions: &self.instructions_json, user, schema: &self.schema_json, num_ctx, seed }
+    /// The instructions as a JSON string, encoded once (the cacheable prefix of every request).
+    pub fn instructions_json(&self) -> &RawValue {
+        &self.instructions_json
+    }
+
+    /// The schema as JSON, encoded once.
+    pub fn schema_json(&self) -> &RawValue {
+        &self.schema_json
     }
 
     /// The variable part: `SEGMENT TO ANALYZE:` and the segment as JSON

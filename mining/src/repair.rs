@@ -23,7 +23,8 @@
 //! arrays, is invalid rather than repaired: that would fake an empty result.
 //! Output that is not JSON is an error too: the caller asks again.
 
-use protocol::grounding::TIME_FIELDS;
+use crate::grounding::{outside, TIME_FIELDS};
+use crate::rejected::{Rejected, RejectedKind};
 use protocol::timestamp::{format_hms, parse_clock};
 use serde_json::{Map, Value};
 
@@ -34,22 +35,11 @@ pub struct Repaired {
     pub repairs: Vec<String>,
 }
 
-/// Why an answer is unusable.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum Invalid {
-    #[error("output is not JSON: {0}")]
-    NotJson(String),
-    #[error("output is JSON but not an object")]
-    NotObject,
-    #[error("output violates the schema: {0}")]
-    Schema(String),
-}
-
 /// The arrays of `miner_output v1`, used when a schema does not name its own.
 pub const ARRAYS: [&str; 4] = ["claims", "jargon", "people", "mental_models"];
 
 /// Validates and repairs `raw` against `schema` for a segment spanning `t0_ms..=t1_ms`.
-pub fn repair(raw: &str, schema: &Value, t0_ms: u64, t1_ms: u64) -> Result<Repaired, Invalid> {
+pub fn repair(raw: &str, schema: &Value, t0_ms: u64, t1_ms: u64) -> Result<Repaired, Rejected> {
     let mut repairs = Vec::new();
     let value = match parse_lenient(raw)? {
         Value::Array(mut items) if items.first().is_some_and(Value::is_object) => {
@@ -58,12 +48,12 @@ pub fn repair(raw: &str, schema: &Value, t0_ms: u64, t1_ms: u64) -> Result<Repai
         }
         value => value,
     };
-    let Value::Object(mut object) = value else { return Err(Invalid::NotObject) };
+    let Value::Object(mut object) = value else { return Err(Rejected::new(RejectedKind::NotObject, "")) };
     let arrays = top_arrays(schema);
     if !arrays.iter().any(|(name, _)| object.contains_key(*name)) {
         let names: Vec<&str> = arrays.iter().map(|(name, _)| *name).collect();
         // Not a miner_output at all: repairing it would fake an empty result.
-        return Err(Invalid::Schema(format!("none of {names:?} is present")));
+        return Err(Rejected::new(RejectedKind::SchemaViolation, format!("none of {names:?} is present")));
     }
     let span = Span { t0_ms, t1_ms };
     let mut output = Map::new();
@@ -74,7 +64,9 @@ pub fn repair(raw: &str, schema: &Value, t0_ms: u64, t1_ms: u64) -> Result<Repai
                 repairs.push(format!("{name}: missing, set to []"));
                 Vec::new()
             }
-            Some(other) => return Err(Invalid::Schema(format!("{name} is {other}, not an array"))),
+            Some(other) => {
+                return Err(Rejected::new(RejectedKind::SchemaViolation, format!("{name} is {other}, not an array")))
+            }
         };
         let item_schema = array_schema.get("items").unwrap_or(&Value::Null);
         let kept = repair_array(name, items, array_schema, item_schema, &span, &mut repairs);
@@ -299,7 +291,7 @@ impl Span {
         } else {
             ms
         };
-        if protocol::grounding::outside(ms, self.t0_ms, self.t1_ms) {
+        if outside(ms, self.t0_ms, self.t1_ms) {
             repairs.push(format!(
                 "{path}: {} is outside the segment ({}–{}): kept, flagged as ungrounded",
                 format_hms(ms),
@@ -312,16 +304,15 @@ impl Span {
 }
 
 /// Parses JSON, also when the model wrapped it in prose or a code fence.
-fn parse_lenient(raw: &str) -> Result<Value, Invalid> {
+fn parse_lenient(raw: &str) -> Result<Value, Rejected> {
     match serde_json::from_str(raw.trim()) {
         Ok(value) => Ok(value),
         Err(err) => {
             let (start, end) = (raw.find('{'), raw.rfind('}'));
             match (start, end) {
-                (Some(start), Some(end)) if start < end => {
-                    serde_json::from_str(&raw[start..=end]).map_err(|_| Invalid::NotJson(err.to_string()))
-                }
-                _ => Err(Invalid::NotJson(err.to_string())),
+                (Some(start), Some(end)) if start < end => serde_json::from_str(&raw[start..=end])
+                    .map_err(|_| Rejected::new(RejectedKind::NotJson, err.to_string())),
+                _ => Err(Rejected::new(RejectedKind::NotJson, err.to_string())),
             }
         }
     }
@@ -330,7 +321,7 @@ fn parse_lenient(raw: &str) -> Result<Value, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::prompt::default_schema;
+    use crate::prompt::default_schema;
     use serde_json::json;
 
     const T0: u64 = 600_000; // 00:10:00
@@ -465,13 +456,11 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_json_object() {
         let schema = default_schema();
-        assert!(matches!(repair("I cannot help with that.", &schema, T0, T1), Err(Invalid::NotJson(_))));
-        assert_eq!(repair("[1, 2]", &schema, T0, T1), Err(Invalid::NotObject));
-        assert!(matches!(repair(r#"{"claims": [{"claim_text": "trunc"#, &schema, T0, T1), Err(Invalid::NotJson(_))));
-        assert!(matches!(repair(r#"{"claims": "none", "people": 7}"#, &schema, T0, T1), Err(Invalid::Schema(_))));
-        assert!(
-            matches!(repair(r#"{"answer": "nothing here"}"#, &schema, T0, T1), Err(Invalid::Schema(_))),
-            "no silent empty result"
-        );
+        let kind = |raw: &str| repair(raw, &schema, T0, T1).map(|_| ()).map_err(|e| e.kind());
+        assert_eq!(kind("I cannot help with that."), Err(RejectedKind::NotJson));
+        assert_eq!(kind("[1, 2]"), Err(RejectedKind::NotObject));
+        assert_eq!(kind(r#"{"claims": [{"claim_text": "trunc"#), Err(RejectedKind::NotJson));
+        assert_eq!(kind(r#"{"claims": "none", "people": 7}"#), Err(RejectedKind::SchemaViolation));
+        assert_eq!(kind(r#"{"answer": "nothing here"}"#), Err(RejectedKind::SchemaViolation), "no silent empty result");
     }
 }

@@ -1,0 +1,112 @@
+//! The `run` command's arguments (with the local worker's flags, as `worker
+//! run` takes them) and what it prints when it ends.
+
+use super::{Ended, RunSettings};
+use crate::cli::{cancel_on_signal, open_store, DashboardFlags, UngroundedFlag};
+use protocol::connect::NatsAuth;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `coordinator run`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Folder of transcripts.
+    pub corpus: PathBuf,
+    /// NATS server URL; without it, a running server on 127.0.0.1:4222 or an embedded one.
+    #[arg(long, env = "NATS_URL")]
+    pub nats: Option<String>,
+    #[command(flatten)]
+    pub nats_auth: NatsAuth,
+    /// Folder for the episode files.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Target segment length in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub segment_seconds: u64,
+    #[command(flatten)]
+    pub ungrounded: UngroundedFlag,
+    #[command(flatten)]
+    pub dashboard: DashboardFlags,
+    /// The local worker's flags, as `worker run` takes them (also accepted
+    /// after `--`, e.g. `-- --num-predict 400`).
+    #[command(flatten, next_help_heading = "Local worker")]
+    pub worker: Box<worker::cli::WorkerOptions>,
+}
+
+/// Runs `coordinator run` with the store in `data_dir`; says how it ended.
+pub async fn execute(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let RunArgs { corpus, nats, nats_auth, out, segment_seconds, ungrounded, dashboard, worker } = args;
+    let settings = RunSettings {
+        corpus,
+        out: out.clone(),
+        data_dir: data_dir.to_path_buf(),
+        nats,
+        nats_auth,
+        segment_seconds,
+        ungrounded: ungrounded.items(),
+        worker: worker::Settings::from_options(&worker)?,
+        dashboard: dashboard.settings(&out),
+    };
+    let ended = super::run(settings, open_store(data_dir)?, cancel_on_signal()).await.map_err(|err| {
+        if runtime::full_disk::is_full(&err) {
+            err.context(format!(
+                "no space left on the disk of {} or {}: free space there and run the same command again; \
+                 nothing is lost (outcomes wait on the streams, paid answers in the worker's outbox)",
+                data_dir.display(),
+                out.display()
+            ))
+        } else {
+            err
+        }
+    })?;
+    match ended {
+        Ended::Settled { done, failed } => {
+            println!("done: {done} segment(s) mined, {failed} failed; episode files in {}", out.display());
+            if failed > 0 {
+                println!("see `coordinator failed`; `coordinator retry-failed` puts them back on the queue");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Ended::Interrupted => {
+            println!("interrupted: everything done so far is kept; run the same command again to continue");
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// Drops the `--` after the `run` subcommand: `run CORPUS --llm X -- --num-predict 400`
+/// parses as `run CORPUS --llm X --num-predict 400` (the worker's flags are its own).
+pub fn worker_flags_inline(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let run = (1..args.len()).find(|&i| args[i] == "run" && args[i - 1] != "--data-dir");
+    if let Some(dash) = run.and_then(|run| (run..args.len()).find(|&i| args[i] == "--")) {
+        args.remove(dash);
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn run_takes_worker_flags_after_the_separator_and_before_it() {
+        let args =
+            ["coordinator", "--data-dir", "run", "run", "c", "--llm", "http://a:1", "--", "--num-predict", "400"];
+        let cli = Cli::parse_from(worker_flags_inline(args.map(OsString::from)));
+        assert_eq!(cli.data_dir, PathBuf::from("run"));
+        let Command::Run(run) = cli.command else { panic!("not run: {:?}", cli.command) };
+        assert_eq!(run.corpus, PathBuf::from("c"));
+        assert_eq!(
+            (run.worker.llm.as_slice(), run.worker.mining.num_predict),
+            (["http://a:1".to_owned()].as_slice(), Some(400))
+        );
+        assert!(
+            Cli::try_parse_from(["coordinator", "run", "c", "--api", "grpc"]).is_err(),
+            "--api is checked when parsed"
+        );
+    }
+}
