@@ -3,13 +3,14 @@
 use crate::collect::output;
 use crate::collect::{self, CollectSettings};
 use crate::enqueue::{self, EnqueueSettings, Target};
-use crate::{failures, nats, nats_users, status, store::Store};
+use crate::flags::{DashboardFlags, UngroundedFlag};
+use crate::lifecycle::{cancel_on_signal, open_store, open_store_waiting};
+use crate::{failures, nats, nats_users, status};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use protocol::connect::NatsArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tokio_util::sync::CancellationToken;
 
 /// podmine coordinator: turns a corpus of podcast transcripts into mining tasks
 /// on NATS JetStream and reports progress.
@@ -141,51 +142,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `--dashboard ADDR` and its token, as `collect` and `run` take them.
-#[derive(Debug, clap::Args)]
-pub struct DashboardFlags {
-    /// Serve the live dashboard on this address (e.g. 127.0.0.1:8080); beyond
-    /// 127.0.0.1 every request needs the token.
-    #[arg(long, value_name = "ADDR")]
-    dashboard: Option<std::net::SocketAddr>,
-    /// The dashboard's token (made up and printed when it listens beyond localhost without one).
-    #[arg(long, env = "PODMINE_DASHBOARD_TOKEN", hide_env_values = true)]
-    dashboard_token: Option<String>,
-    /// Another host name the dashboard may be opened by (e.g. mac-studio.local); repeatable.
-    #[arg(long)]
-    dashboard_allow_host: Vec<String>,
-}
-
-impl DashboardFlags {
-    pub(crate) fn settings(&self, out: &std::path::Path) -> Option<crate::dashboard::DashboardSettings> {
-        Some(crate::dashboard::DashboardSettings {
-            listen: self.dashboard?,
-            token: self.dashboard_token.clone(),
-            allow_hosts: self.dashboard_allow_host.clone(),
-            out: out.to_path_buf(),
-        })
-    }
-}
-
-/// `--drop-ungrounded`, as `collect`, `export` and `run` take it.
-#[derive(Debug, clap::Args)]
-pub struct UngroundedFlag {
-    /// Leave items whose quote is not in the segment (or whose time is
-    /// outside it) out of the output; by default they are kept and flagged.
-    #[arg(long)]
-    drop_ungrounded: bool,
-}
-
-impl UngroundedFlag {
-    pub(crate) fn items(&self) -> protocol::output::UngroundedItems {
-        if self.drop_ungrounded {
-            protocol::output::UngroundedItems::Drop
-        } else {
-            protocol::output::UngroundedItems::Keep
-        }
-    }
 }
 
 /// The command line of this process, with `coordinator run`'s worker flags
@@ -366,38 +322,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// How long a command waits for the store while another process holds it.
-const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-pub(crate) fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
-    open_store_waiting(data_dir, STORE_PATIENCE)
-}
-
-fn open_store_waiting(data_dir: &std::path::Path, patience: std::time::Duration) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
-    Store::open(data_dir, patience)
-}
-
-/// A token cancelled by SIGINT or SIGTERM.
-pub(crate) fn cancel_on_signal() -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        runtime::shutdown::requested().await;
-        eprintln!("stopping: finishing in-flight work (run again to continue)");
-        trigger.cancel();
-    });
-    cancel
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::worker_flags_inline;
     use clap::CommandFactory;
+    use std::ffi::OsString;
 
     #[test]
     fn every_flag_has_help_text() {
         let missing = runtime::cli::flags_without_help(&Cli::command());
         assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    #[test]
+    fn run_takes_worker_flags_after_the_separator_and_before_it() {
+        let args =
+            ["coordinator", "--data-dir", "run", "run", "c", "--llm", "http://a:1", "--", "--num-predict", "400"];
+        let cli = Cli::parse_from(worker_flags_inline(args.map(OsString::from)));
+        assert_eq!(cli.data_dir, PathBuf::from("run"));
+        let Command::Run(run) = cli.command else { panic!("not run: {:?}", cli.command) };
+        assert_eq!(run.corpus, PathBuf::from("c"));
+        assert_eq!(
+            (run.worker.llm.as_slice(), run.worker.mining.num_predict),
+            (["http://a:1".to_owned()].as_slice(), Some(400))
+        );
+        assert!(
+            Cli::try_parse_from(["coordinator", "run", "c", "--api", "grpc"]).is_err(),
+            "--api is checked when parsed"
+        );
     }
 }

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! ## Layout
-//! - [`cli`]: arguments and dispatch; `main.rs` only sets up logging and calls it.
+//! - [`cli`]: arguments and dispatch; `main.rs` only sets up logging and calls it;
+//!   [`flags`]: flags several commands share; [`lifecycle`]: opening the store,
+//!   stopping on a signal.
 //! - [`enqueue`]: the corpus half: `prepare` (one episode's files → tasks,
 //!   given the store), `reconcile` (segments the server lost), `report` and
 //!   `progress` (what the user sees); [`publish`]: tasks out with bounded
@@ -32,6 +34,8 @@ mod collect;
 mod dashboard;
 mod enqueue;
 mod failures;
+mod flags;
+mod lifecycle;
 mod nats;
 mod nats_users;
 mod publish;

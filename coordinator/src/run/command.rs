@@ -2,7 +2,8 @@
 //! run` takes them) and what it prints when it ends.
 
 use super::{Ended, RunSettings};
-use crate::cli::{cancel_on_signal, open_store, DashboardFlags, UngroundedFlag};
+use crate::flags::{DashboardFlags, UngroundedFlag};
+use crate::lifecycle::{cancel_on_signal, open_store};
 use protocol::connect::NatsAuth;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -84,29 +85,4 @@ pub fn worker_flags_inline(args: impl IntoIterator<Item = OsString>) -> Vec<OsSt
         args.remove(dash);
     }
     args
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    #[test]
-    fn run_takes_worker_flags_after_the_separator_and_before_it() {
-        let args =
-            ["coordinator", "--data-dir", "run", "run", "c", "--llm", "http://a:1", "--", "--num-predict", "400"];
-        let cli = Cli::parse_from(worker_flags_inline(args.map(OsString::from)));
-        assert_eq!(cli.data_dir, PathBuf::from("run"));
-        let Command::Run(run) = cli.command else { panic!("not run: {:?}", cli.command) };
-        assert_eq!(run.corpus, PathBuf::from("c"));
-        assert_eq!(
-            (run.worker.llm.as_slice(), run.worker.mining.num_predict),
-            (["http://a:1".to_owned()].as_slice(), Some(400))
-        );
-        assert!(
-            Cli::try_parse_from(["coordinator", "run", "c", "--api", "grpc"]).is_err(),
-            "--api is checked when parsed"
-        );
-    }
 }

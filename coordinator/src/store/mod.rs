@@ -513,4 +513,78 @@ mod tests {
         let store = Store::open(dir.path(), std::time::Duration::from_secs(10)).unwrap();
         assert_eq!(store.quality().unwrap()["m"], want, "counted once on open");
     }
+
+    #[test]
+    fn failures_are_counted_by_kind_through_replacements_and_retries() {
+        use protocol::{FailureKind, FailureRecord, MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
+        let id = EpisodeId::parse("show/a").unwrap();
+        let task = |index: u32| Task {
+            segment: protocol::Segment {
+                episode: id.clone(),
+                index,
+                t0_ms: 0,
+                t1_ms: 30_000,
+                speaker: None,
+                text: format!("segment {index}"),
+                times_estimated: false,
+            },
+            episode_title: "A".into(),
+            source_path: "a.srt".into(),
+            episode_segments: 3,
+            generation: 0,
+        };
+        let records: Vec<SegmentRecord> =
+            (0..3).map(|i| SegmentRecord { content_hash: task(i).segment.content_hash(), generation: 0 }).collect();
+        store.record_episode(&id, &record(3), &records, &[]).unwrap();
+        let spec =
+            MiningSpec { prompt_hash: "p".into(), schema_hash: "s".into(), model: "m".into(), options: "{}".into() };
+        let provenance = Provenance { spec, worker: "w".into(), attempts: 3, delivery: 1, usage: Usage::default() };
+        let failed = |index: u32, kind| Incoming {
+            settled: Settled::Failed(FailureRecord {
+                task: task(index),
+                work_key: WorkKey(ContentHash::of_bytes(&[index as u8])),
+                kind,
+                reason: format!("{kind} happened"),
+                raw_output: None,
+                provenance: provenance.clone(),
+            }),
+            stream: "F",
+            sequence: u64::from(index) + 1,
+            mined_at_ms: 0,
+        };
+        let kinds = |store: &Store| store.failure_kinds().unwrap().into_iter().collect::<Vec<_>>();
+        store
+            .apply(
+                &[
+                    failed(0, FailureKind::UnusableAnswer),
+                    failed(1, FailureKind::UnusableAnswer),
+                    failed(2, FailureKind::ContextTooSmall),
+                ],
+                0,
+            )
+            .unwrap();
+        assert_eq!(kinds(&store), [(FailureKind::ContextTooSmall, 1), (FailureKind::UnusableAnswer, 2)]);
+        // A second failure of a segment that already failed changes nothing.
+        store.apply(&[failed(0, FailureKind::LlmUnavailable)], 0).unwrap();
+        assert_eq!(kinds(&store), [(FailureKind::ContextTooSmall, 1), (FailureKind::UnusableAnswer, 2)]);
+        // A result replaces a failure; retry-failed forgets one.
+        let mined = Incoming {
+            settled: Settled::Mined(SegmentResult {
+                task: task(0),
+                work_key: WorkKey(ContentHash::of_bytes(b"0")),
+                mined_json: r#"{"claims":[],"jargon":[],"people":[],"mental_models":[]}"#.into(),
+                repairs: Vec::new(),
+                provenance: provenance.clone(),
+            }),
+            stream: "R",
+            sequence: 9,
+            mined_at_ms: 0,
+        };
+        assert_eq!(store.apply(&[mined], 0).unwrap(), [Recorded::Replaced]);
+        assert!(store.forget_failure(&task(2).segment.key()).unwrap());
+        assert_eq!(kinds(&store), [(FailureKind::UnusableAnswer, 1)]);
+        assert_eq!(store.failures().unwrap().iter().map(|f| f.kind).collect::<Vec<_>>(), [FailureKind::UnusableAnswer]);
+    }
 }
