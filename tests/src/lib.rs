@@ -16,12 +16,14 @@
 //! - [`procstat`]: peak RSS and disk use of the processes a benchmark runs.
 //! - [`users`]: the users' prompt, schema and transcript Markdown, as data.
 //! - [`browser`]: headless Chromium through ChromeDriver (the dashboard's test).
+//! - [`files`]: folders copied whole (stores, fixtures).
 
 pub mod auth;
 pub mod binaries;
 pub mod browser;
 pub mod cluster;
 pub mod fake_llm;
+pub mod files;
 pub mod mining;
 pub mod nats;
 pub mod netns;

@@ -133,7 +133,7 @@ async fn kill_9_mid_enqueue_then_rerun_gives_exactly_one_task_per_segment() {
     let fixture = Fixture::new(&[]);
     // The whole shared corpus, three times over (~26k tasks), so the kill lands mid-run.
     for copy in ["a", "b", "c"] {
-        copy_tree(&shared_corpus(), &fixture.corpus.path().join(copy));
+        podmine_tests::files::copy_tree(&shared_corpus(), &fixture.corpus.path().join(copy));
     }
     let total = fixture.segments_in_corpus();
     let mut child = fixture.command(&[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
@@ -203,19 +203,6 @@ impl Fixture {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("enqueue never created the task stream");
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

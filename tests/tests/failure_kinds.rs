@@ -143,24 +143,11 @@ fn fixture(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1-failures").join(relative)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_store_written_before_kinds_lists_its_failures_as_unknown() {
     let scratch = tempfile::tempdir().unwrap();
     let data = scratch.path().join("coordinator");
-    copy_dir(&fixture("store"), &data);
+    podmine_tests::files::copy_tree(&fixture("store"), &data);
     let coordinator = || {
         let mut command = Command::new(podmine_tests::binaries::coordinator());
         command.arg("--data-dir").arg(&data).env_remove("NATS_URL");

@@ -239,14 +239,7 @@ fn add_kind(
     kind: FailureKind,
     delta: i64,
 ) -> Result<(), ConflictableTransactionError<anyhow::Error>> {
-    let key = format!("{FAILURE_KIND}{kind}");
-    let count = meta.get(key.as_bytes())?.map_or(0, |v| u64_from(&v)) as i64 + delta;
-    if count > 0 {
-        meta.insert(key.as_bytes(), &(count as u64).to_be_bytes())?;
-    } else {
-        meta.remove(key.as_bytes())?;
-    }
-    Ok(())
+    add_count(meta, &format!("{FAILURE_KIND}{kind}"), delta)
 }
 
 fn add_reason(
@@ -254,12 +247,20 @@ fn add_reason(
     reason: &str,
     delta: i64,
 ) -> Result<(), ConflictableTransactionError<anyhow::Error>> {
-    let key = reason_key(reason);
-    let count = reasons.get(key.as_bytes())?.map_or(0, |v| u64_from(&v)) as i64 + delta;
+    add_count(reasons, &reason_key(reason), delta)
+}
+
+/// A running count under `key` (big-endian u64), removed when it reaches 0.
+fn add_count(
+    tree: &TransactionalTree,
+    key: &str,
+    delta: i64,
+) -> Result<(), ConflictableTransactionError<anyhow::Error>> {
+    let count = tree.get(key.as_bytes())?.map_or(0, |v| u64_from(&v)) as i64 + delta;
     if count > 0 {
-        reasons.insert(key.as_bytes(), &(count as u64).to_be_bytes())?;
+        tree.insert(key.as_bytes(), &(count as u64).to_be_bytes())?;
     } else {
-        reasons.remove(key.as_bytes())?;
+        tree.remove(key.as_bytes())?;
     }
     Ok(())
 }
