@@ -8,7 +8,8 @@
 //! ```
 //!
 //! ## Layout
-//! - [`cli`]: arguments and dispatch; `main.rs` only sets up logging and calls it;
+//! - [`cli`]: parsing and dispatch; `main.rs` only sets up logging and calls it;
+//!   [`cmd`]: one file per command (arguments, `execute`, a report that is `Display`);
 //!   [`flags`]: flags several commands share; [`lifecycle`]: opening the store,
 //!   stopping on a signal.
 //! - [`enqueue`]: the corpus half: `prepare` (one episode's files → tasks,
@@ -30,6 +31,7 @@
 //! runtime helpers the `runtime` crate.
 
 pub mod cli;
+mod cmd;
 mod collect;
 mod dashboard;
 mod enqueue;

@@ -2,6 +2,7 @@
 //! run` takes them) and what it prints when it ends.
 
 use super::{Ended, RunSettings};
+use crate::cmd::Report;
 use crate::flags::{DashboardFlags, UngroundedFlag};
 use crate::lifecycle::{cancel_on_signal, open_store};
 use protocol::connect::NatsAuth;
@@ -35,8 +36,40 @@ pub struct RunArgs {
     pub worker: Box<worker::cli::WorkerOptions>,
 }
 
-/// Runs `coordinator run` with the store in `data_dir`; says how it ended.
-pub async fn execute(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+/// How `coordinator run` ended, and where the files are.
+pub struct RunReport {
+    ended: Ended,
+    out: PathBuf,
+}
+
+impl std::fmt::Display for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ended {
+            Ended::Settled { done, failed } => {
+                writeln!(f, "done: {done} segment(s) mined, {failed} failed; episode files in {}", self.out.display())?;
+                if failed > 0 {
+                    writeln!(f, "see `coordinator failed`; `coordinator retry-failed` puts them back on the queue")?;
+                }
+                Ok(())
+            }
+            Ended::Interrupted => {
+                writeln!(f, "interrupted: everything done so far is kept; run the same command again to continue")
+            }
+        }
+    }
+}
+
+impl Report for RunReport {
+    fn exit_code(&self) -> ExitCode {
+        match self.ended {
+            Ended::Settled { .. } => ExitCode::SUCCESS,
+            Ended::Interrupted => ExitCode::from(130),
+        }
+    }
+}
+
+/// Runs `coordinator run` with the store in `data_dir`.
+pub async fn execute(args: RunArgs, data_dir: &Path) -> anyhow::Result<RunReport> {
     let RunArgs { corpus, nats, nats_auth, out, segment_seconds, ungrounded, dashboard, worker } = args;
     let settings = RunSettings {
         corpus,
@@ -61,19 +94,7 @@ pub async fn execute(args: RunArgs, data_dir: &Path) -> anyhow::Result<ExitCode>
             err
         }
     })?;
-    match ended {
-        Ended::Settled { done, failed } => {
-            println!("done: {done} segment(s) mined, {failed} failed; episode files in {}", out.display());
-            if failed > 0 {
-                println!("see `coordinator failed`; `coordinator retry-failed` puts them back on the queue");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Ended::Interrupted => {
-            println!("interrupted: everything done so far is kept; run the same command again to continue");
-            Ok(ExitCode::from(130))
-        }
-    }
+    Ok(RunReport { ended, out })
 }
 
 /// Drops the `--` after the `run` subcommand: `run CORPUS --llm X -- --num-predict 400`
