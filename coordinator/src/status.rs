@@ -3,143 +3,13 @@
 //!
 //! `--json` prints one object whose fields are documented in README.md.
 
-use crate::store::outcomes::Quality;
 use crate::store::Store;
 use async_nats::jetstream;
 use futures::TryStreamExt;
 use protocol::liveness::{self, WorkerRecord};
+pub use protocol::status::{EpisodeCounts, Grounding, PerSegment, Queue, Rate, SegmentCounts, SpecSummary, Status};
 use runtime::clock::unix_now_ms;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Status {
-    /// When these figures were computed (unix ms).
-    pub as_of_unix_ms: u64,
-    pub segments: SegmentCounts,
-    pub episodes: EpisodeCounts,
-    pub rate: Rate,
-    /// Seconds until every segment is settled at the recent rate; null without a rate.
-    pub eta_s: Option<f64>,
-    /// The live workers' own records (see `protocol::liveness`).
-    pub workers: Vec<WorkerRecord>,
-    pub queue: Queue,
-    /// Failures by reason (first 80 characters).
-    pub failures: BTreeMap<String, u64>,
-    /// Failures by kind (`unusable-answer`, …: see `protocol::FailureKind`).
-    #[serde(default)]
-    pub failures_by_kind: BTreeMap<protocol::FailureKind, u64>,
-    /// Average per settled segment: where its time went, and its prompt tokens.
-    pub per_segment: PerSegment,
-    /// While the collector replays outcomes its store has not applied yet
-    /// (a new, deleted or restored store): messages still to replay.
-    #[serde(default)]
-    pub catching_up: Option<u64>,
-    /// Per model: how grounded its answers are, and how many real-speech
-    /// segments it mined empty (running totals).
-    #[serde(default)]
-    pub grounding: BTreeMap<String, Grounding>,
-    /// The run's mining spec every worker mines with (null: none recorded).
-    #[serde(default)]
-    pub spec: Option<SpecSummary>,
-    /// Model reloads the LLM servers reported to the live workers.
-    #[serde(default)]
-    pub reloads: u64,
-}
-
-/// The run's mining spec, as `status` shows it (the prompt and schema by hash).
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct SpecSummary {
-    pub revision: u64,
-    pub model: String,
-    pub prompt_hash: String,
-    pub schema_hash: String,
-    pub num_predict: u32,
-    pub temperature: f32,
-    pub num_ctx: u32,
-    /// `full` or `compact` (see README "Compact answers").
-    #[serde(default)]
-    pub answers: protocol::spec::AnswerMode,
-    pub set_by: String,
-    pub set_at_unix_ms: u64,
-}
-
-impl SpecSummary {
-    fn of(spec: &protocol::spec::RunSpec) -> Self {
-        let hashes = spec.mining_spec();
-        Self {
-            revision: spec.revision,
-            model: spec.model.clone(),
-            prompt_hash: hashes.prompt_hash,
-            schema_hash: hashes.schema_hash,
-            num_predict: spec.num_predict,
-            temperature: spec.temperature,
-            num_ctx: spec.num_ctx,
-            answers: spec.answers,
-            set_by: spec.set_by.clone(),
-            set_at_unix_ms: spec.set_at_ms,
-        }
-    }
-}
-
-/// One model's grounding figures: the store's running totals and their share.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Grounding {
-    #[serde(flatten)]
-    pub figures: Quality,
-    /// `ungrounded_items / items` (0 without items).
-    pub ungrounded_share: f64,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct SegmentCounts {
-    pub total: u64,
-    pub done: u64,
-    pub failed: u64,
-    /// Enqueued and neither done nor failed (with the run's spec).
-    pub pending: u64,
-    /// Of the pending: settled with an earlier spec (after `respec`), queued
-    /// again; their old outcomes stay in the output until replaced.
-    #[serde(default)]
-    pub superseded: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct EpisodeCounts {
-    pub total: u64,
-    pub complete: u64,
-}
-
-/// Segments and output tokens per second over the last 1, 5 and 15 minutes;
-/// the top-level figures are the 5-minute ones (a window counts from the
-/// first segment settled in it, so a young run is not diluted).
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Rate {
-    pub segments_per_s: f64,
-    pub output_tokens_per_s: f64,
-    pub segments_per_s_1m: f64,
-    pub segments_per_s_5m: f64,
-    pub segments_per_s_15m: f64,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq, Default)]
-pub struct PerSegment {
-    pub queue_ms: f64,
-    pub prefill_ms: f64,
-    pub decode_ms: f64,
-    pub prompt_tokens: f64,
-    pub cached_prompt_tokens: f64,
-    pub output_tokens: f64,
-}
-
-/// The live view of the task queue; `reachable: false` when no server answered.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Queue {
-    pub reachable: bool,
-    /// Tasks waiting or in progress on the TASKS stream.
-    pub tasks: Option<u64>,
-}
 
 /// (segments/s, output tokens/s) over the last `window_ms`.
 fn rate_over(store: &Store, now_ms: u64, window_ms: u64) -> anyhow::Result<(f64, f64)> {
@@ -294,6 +164,16 @@ fn workers_reloads(workers: &[WorkerRecord]) -> u64 {
 
 /// The human-readable form.
 pub fn render(status: &Status) -> String {
+    let mut out = progress_lines(status);
+    out += &quality_lines(status);
+    out += &format!("workers: {}\n", status.workers.len());
+    out += &workers_table(&status.workers, status.as_of_unix_ms / 1000);
+    out += &failure_lines(status);
+    out
+}
+
+/// The spec, the counts, the rates and the ETA.
+fn progress_lines(status: &Status) -> String {
     let mut out = String::new();
     if let Some(spec) = &status.spec {
         out += &format!(
@@ -335,8 +215,13 @@ pub fn render(status: &Status) -> String {
         Some(eta) => format!("eta: {}\n", human_duration(eta)),
         None => "eta: unknown (no segments settled in the last 5 minutes)\n".to_owned(),
     };
+    out
+}
+
+/// Where the time goes, the queue, catching up, grounding and reloads.
+fn quality_lines(status: &Status) -> String {
     let p = &status.per_segment;
-    out += &format!(
+    let mut out = format!(
         "per segment: queue {:.0} ms, prefill {:.0} ms, decode {:.0} ms; prompt {:.0} tokens ({:.0} cached), output {:.0} tokens\n",
         p.queue_ms, p.prefill_ms, p.decode_ms, p.prompt_tokens, p.cached_prompt_tokens, p.output_tokens
     );
@@ -366,8 +251,12 @@ pub fn render(status: &Status) -> String {
             status.reloads
         );
     }
-    out += &format!("workers: {}\n", status.workers.len());
-    out += &workers_table(&status.workers, status.as_of_unix_ms / 1000);
+    out
+}
+
+/// Failures by kind, then by reason.
+fn failure_lines(status: &Status) -> String {
+    let mut out = String::new();
     if !status.failures_by_kind.is_empty() {
         out += "failures by kind (`coordinator retry-failed --kind KIND` retries one):\n";
         for (kind, count) in &status.failures_by_kind {

@@ -15,6 +15,8 @@
 //! - [`subjects`]: subject names for tasks, results and dead letters.
 //! - [`liveness`]: [`liveness::WorkerRecord`], what each worker says about itself
 //!   in a KV bucket and `status` reads back.
+//! - [`status`]: [`status::Status`], what `coordinator status --json` prints
+//!   and the dashboard and tests read.
 //! - [`grounding`]: grounding findings as records (the check itself is `mining::grounding`).
 //! - [`output`]: [`output::EpisodeFile`] and [`output::ExportLine`], the output
 //!   users parse, with their published JSON Schemas.
@@ -40,6 +42,7 @@ pub mod result;
 pub mod spec;
 #[cfg(feature = "nats")]
 pub mod spec_kv;
+pub mod status;
 #[cfg(feature = "nats")]
 pub mod streams;
 pub mod subjects;

@@ -48,14 +48,17 @@ impl Mining {
             .expect("run coordinator");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "enqueue failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-        let segments = stdout
-            .lines()
-            .find(|l| l.starts_with("read "))
-            .and_then(|l| l.split(", ").nth(1))
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .expect("segment count in the enqueue summary");
-        Self { server, corpus, scratch, segments }
+        let mut mining = Self { server, corpus, scratch, segments: 0 };
+        mining.segments = mining.status().segments.total;
+        mining
+    }
+
+    /// `coordinator status --json`, as its type (`protocol::status::Status`).
+    pub fn status(&self) -> protocol::status::Status {
+        let out = self.coordinator().args(["status", "--json", "--nats", &self.server.url()]).output().expect("status");
+        assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not a Status ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Starts `worker run` with its own data dir `name`, logging to `<scratch>/<name>.log`.

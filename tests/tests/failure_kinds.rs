@@ -9,7 +9,8 @@
 
 use podmine_tests::fake_llm::{Capacity, FakeLlm, Fault};
 use podmine_tests::mining::{terminate, Mining};
-use protocol::{streams, subjects, FailureRecord, SegmentKey};
+use protocol::status::Status;
+use protocol::{streams, subjects, FailureKind, FailureRecord, SegmentKey};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -46,10 +47,14 @@ fn kinds(failed: &[Value]) -> BTreeMap<String, String> {
     failed.iter().map(|f| (f["kind"].as_str().unwrap().to_owned(), f["segment"].as_str().unwrap().to_owned())).collect()
 }
 
-fn status_json(coordinator: &mut Command, nats: &str) -> Value {
+fn status_json(coordinator: &mut Command, nats: &str) -> Status {
     let out = coordinator.args(["status", "--json", "--nats", nats]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn by_kind(counts: &[(FailureKind, u64)]) -> BTreeMap<FailureKind, u64> {
+    counts.iter().copied().collect()
 }
 
 fn collect(mining: &Mining) {
@@ -105,16 +110,22 @@ async fn three_real_failures_show_three_kinds_and_retry_takes_one_kind() {
     let unusable = failed.iter().find(|f| f["kind"] == "unusable-answer").unwrap();
     assert!(unusable["raw_output"].as_str().is_some_and(|raw| !raw.is_empty()), "the raw answer is kept");
 
-    let status = status_json(&mut mining.coordinator(), &mining.server.url());
-    let by_kind = serde_json::json!({"context-too-small": 1, "unusable-answer": 1, "refused-by-server": 1});
-    assert_eq!(status["failures_by_kind"], by_kind);
-    assert_eq!(status["failures"].as_object().map(|f| f.values().filter_map(Value::as_u64).sum::<u64>()), Some(3));
-    assert_eq!(status["segments"]["failed"], 3);
+    let status = mining.status();
+    let three = by_kind(&[
+        (FailureKind::ContextTooSmall, 1),
+        (FailureKind::UnusableAnswer, 1),
+        (FailureKind::RefusedByServer, 1),
+    ]);
+    assert_eq!(status.failures_by_kind, three);
+    assert_eq!(status.failures.values().sum::<u64>(), 3, "the reasons are still counted: {:?}", status.failures);
+    assert_eq!(status.segments.failed, 3);
 
     let groups = dashboard_failures(&mining).await;
-    let shown: BTreeMap<String, u64> =
-        groups.iter().map(|g| (g["kind"].as_str().unwrap().to_owned(), g["count"].as_u64().unwrap())).collect();
-    assert_eq!(serde_json::to_value(&shown).unwrap(), by_kind, "the dashboard groups by kind: {groups:?}");
+    let shown: BTreeMap<FailureKind, u64> = groups
+        .iter()
+        .map(|g| (serde_json::from_value(g["kind"].clone()).unwrap(), g["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(shown, three, "the dashboard groups by kind: {groups:?}");
 
     // The LLM answers properly now: retrying one kind mines that kind only.
     llm.clear_poison();
@@ -134,9 +145,12 @@ async fn three_real_failures_show_three_kinds_and_retry_takes_one_kind() {
     terminate(&mut worker.0, Duration::from_secs(30));
     let failed = failed_json(&mut mining.coordinator());
     assert_eq!(kinds(&failed).keys().collect::<Vec<_>>(), ["context-too-small", "refused-by-server"]);
-    let status = status_json(&mut mining.coordinator(), &mining.server.url());
-    assert_eq!(status["failures_by_kind"], serde_json::json!({"context-too-small": 1, "refused-by-server": 1}));
-    assert_eq!((status["segments"]["done"].as_u64(), status["segments"]["failed"].as_u64()), (Some(6), Some(2)));
+    let status = mining.status();
+    assert_eq!(
+        status.failures_by_kind,
+        by_kind(&[(FailureKind::ContextTooSmall, 1), (FailureKind::RefusedByServer, 1)])
+    );
+    assert_eq!((status.segments.done, status.segments.failed), (6, 2));
 }
 
 fn fixture(relative: &str) -> PathBuf {
@@ -159,8 +173,8 @@ fn a_store_written_before_kinds_lists_its_failures_as_unknown() {
     assert_eq!(listed, [("show/old#1", "unknown"), ("show/old#4", "unknown")]);
     // No server answers there: status reads the store alone.
     let status = status_json(&mut coordinator(), "nats://127.0.0.1:1");
-    assert_eq!(status["failures_by_kind"], serde_json::json!({"unknown": 2}));
-    assert_eq!((status["segments"]["done"].as_u64(), status["segments"]["failed"].as_u64()), (Some(4), Some(2)));
+    assert_eq!(status.failures_by_kind, by_kind(&[(FailureKind::Unknown, 2)]));
+    assert_eq!((status.segments.done, status.segments.failed), (4, 2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,7 +202,7 @@ async fn a_failed_stream_written_before_kinds_is_replayed_as_unknown() {
     let listed: Vec<(&str, &str)> =
         failed.iter().map(|f| (f["segment"].as_str().unwrap(), f["kind"].as_str().unwrap())).collect();
     assert_eq!(listed, [("show/old#1", "unknown"), ("show/old#4", "unknown")]);
-    let status = status_json(&mut mining.coordinator(), &mining.server.url());
-    assert_eq!(status["failures_by_kind"], serde_json::json!({"unknown": 2}));
-    assert_eq!(status["segments"]["done"], 4);
+    let status = mining.status();
+    assert_eq!(status.failures_by_kind, by_kind(&[(FailureKind::Unknown, 2)]));
+    assert_eq!(status.segments.done, 4);
 }

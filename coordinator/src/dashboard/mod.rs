@@ -146,7 +146,7 @@ async fn page() -> impl IntoResponse {
 
 /// The `status --json` object, plus `live`: whether NATS answered, and
 /// since when the worker rows are (older than now while it is away).
-async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Failure> {
+async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<protocol::status::DashboardStatus>, Failure> {
     let store = open(&shared)?;
     let mut status = crate::status::gather(&store, None).await?;
     let live = match &shared.js {
@@ -165,13 +165,12 @@ async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Va
             last.0
         }
     };
-    let mut value = serde_json::to_value(&status).map_err(anyhow::Error::from)?;
-    value["live"] = serde_json::json!({
-        "nats_reachable": status.queue.reachable,
-        "workers_as_of_unix_ms": workers_as_of,
-        "worker_stale_after_s": protocol::liveness::TTL.as_secs(),
-    });
-    Ok(Json(value))
+    let live = protocol::status::Live {
+        nats_reachable: status.queue.reachable,
+        workers_as_of_unix_ms: workers_as_of,
+        worker_stale_after_s: protocol::liveness::TTL.as_secs(),
+    };
+    Ok(Json(protocol::status::DashboardStatus { status, live }))
 }
 
 async fn series(State(shared): State<Arc<Shared>>) -> Result<Json<api::Series>, Failure> {

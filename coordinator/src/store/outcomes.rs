@@ -142,38 +142,7 @@ pub struct Counters {
 
 /// Running grounding figures of one model's mined segments (kept as JSON
 /// under `quality/<model>` in the meta tree).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Quality {
-    pub mined: u64,
-    /// Real speech mined with every array empty.
-    pub empty: u64,
-    pub items: u64,
-    /// Items with a quote not in the segment or a time outside it.
-    pub ungrounded_items: u64,
-    pub quotes: u64,
-    pub ungrounded_quotes: u64,
-}
-
-impl Quality {
-    fn add(&mut self, grounding: &protocol::grounding::Grounding) {
-        self.mined += 1;
-        self.empty += u64::from(grounding.empty);
-        self.items += u64::from(grounding.items);
-        self.ungrounded_items += u64::from(grounding.ungrounded_items());
-        self.quotes += u64::from(grounding.quotes);
-        self.ungrounded_quotes += u64::from(grounding.ungrounded_quotes);
-    }
-
-    /// Takes out a result that was replaced (by one of a newer spec).
-    fn remove(&mut self, grounding: &protocol::grounding::Grounding) {
-        self.mined = self.mined.saturating_sub(1);
-        self.empty = self.empty.saturating_sub(u64::from(grounding.empty));
-        self.items = self.items.saturating_sub(u64::from(grounding.items));
-        self.ungrounded_items = self.ungrounded_items.saturating_sub(u64::from(grounding.ungrounded_items()));
-        self.quotes = self.quotes.saturating_sub(u64::from(grounding.quotes));
-        self.ungrounded_quotes = self.ungrounded_quotes.saturating_sub(u64::from(grounding.ungrounded_quotes));
-    }
-}
+pub use protocol::status::GroundingFigures as Quality;
 
 pub(super) const QUALITY: &str = "quality/";
 
