@@ -165,8 +165,15 @@ pub async fn sweep(
     progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<Report> {
     anyhow::ensure!(!tasks.is_empty(), "no segments to send");
-    let mut next_task = 0usize;
-    let mut first_answers = std::collections::BTreeMap::new();
+    let mut sweeping = Sweeping {
+        client,
+        mining,
+        tasks,
+        plan,
+        progress,
+        next_task: 0,
+        first_answers: std::collections::BTreeMap::new(),
+    };
     // One call first, not measured: loads the model.
     let (warm, _) = call(client, mining, &tasks[0], 0).await;
     if let Err(err) = warm {
@@ -180,8 +187,7 @@ pub async fn sweep(
     let mut flat = 0;
     loop {
         progress(&format!("concurrency {concurrency}"));
-        let step =
-            run_step(client, mining, tasks, &mut next_task, concurrency, plan, progress, &mut first_answers).await;
+        let step = run_step(&mut sweeping, concurrency).await;
         let best = steps.iter().map(|s| s.output_tokens_per_s).fold(0.0, f64::max);
         flat = if step.output_tokens_per_s > best * crate::llm::tune::GAIN { 0 } else { flat + 1 };
         let mostly_failing = step.errors * 2 > step.calls;
@@ -198,20 +204,27 @@ pub async fn sweep(
     let cache_hit_ratio = if prompt_tokens > 0 { cached as f64 / prompt_tokens as f64 } else { 0.0 };
     let num_ctx = mining.spec.num_ctx;
     let answers = Answers::of(&steps);
+    let first_answers = sweeping.first_answers;
     Ok(Report { mode: mining.spec.answers, steps, knee, cache_hit_ratio, num_ctx, answers, first_answers })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_step(
-    client: &LlmClient,
-    mining: &Mining,
-    tasks: &[Sample],
-    next_task: &mut usize,
-    concurrency: usize,
-    plan: &Plan,
-    progress: &(dyn Fn(&str) + Sync),
-    first_answers: &mut std::collections::BTreeMap<usize, Value>,
-) -> Step {
+/// One sweep in progress: what it calls with, and where it is.
+struct Sweeping<'a> {
+    client: &'a LlmClient,
+    mining: &'a Mining,
+    tasks: &'a [Sample],
+    plan: &'a Plan,
+    progress: &'a (dyn Fn(&str) + Sync),
+    /// The next sample to send (the samples are sent round and round).
+    next_task: usize,
+    /// Each sample's first usable answer (the compare report reads them).
+    first_answers: std::collections::BTreeMap<usize, Value>,
+}
+
+/// One step: `concurrency` calls in flight until the plan's calls are made.
+async fn run_step(sweeping: &mut Sweeping<'_>, concurrency: usize) -> Step {
+    let Sweeping { client, mining, tasks, plan, progress, next_task, first_answers } = sweeping;
+    let (client, mining, tasks, plan, progress) = (*client, *mining, *tasks, *plan, *progress);
     let calls = plan.calls_per_step.unwrap_or((3 * concurrency).max(6));
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();
@@ -293,29 +306,7 @@ async fn call(client: &LlmClient, mining: &Mining, sample: &Sample, index: usize
 
 /// The table, the knee and the recommendations, as printed.
 pub fn render(report: &Report, client: &LlmClient) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>5} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>13} {:>6}",
-        "conc", "seg/s", "out tok/s", "p50 s", "p95 s", "prefill", "decode", "cached/prompt", "errors"
-    );
-    for step in &report.steps {
-        let knee = if Some(step.concurrency) == report.knee { "  <- knee" } else { "" };
-        let _ = writeln!(
-            out,
-            "{:>5} {:>8.3} {:>10.1} {:>8.1} {:>8.1} {:>7}ms {:>7}ms {:>6}/{:<6} {:>6}{knee}",
-            step.concurrency,
-            step.segments_per_s,
-            step.output_tokens_per_s,
-            step.p50_ms as f64 / 1000.0,
-            step.p95_ms as f64 / 1000.0,
-            step.prefill_ms,
-            step.decode_ms,
-            step.cached_prompt_tokens,
-            step.prompt_tokens,
-            step.errors
-        );
-    }
+    let mut out = table(report);
     match client.api {
         crate::llm::Api::Openai => {
             let _ = writeln!(
@@ -341,10 +332,44 @@ pub fn render(report: &Report, client: &LlmClient) -> String {
         a.grounded_share * 100.0,
         a.empty
     );
-    let Some(knee) = report.knee else {
-        out.push_str("no call succeeded: check the server's log\n");
-        return out;
-    };
+    match report.knee {
+        Some(knee) => out += &recommendations(report, client, knee),
+        None => out.push_str("no call succeeded: check the server's log\n"),
+    }
+    out
+}
+
+/// One row per step, the knee marked.
+fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>5} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>13} {:>6}",
+        "conc", "seg/s", "out tok/s", "p50 s", "p95 s", "prefill", "decode", "cached/prompt", "errors"
+    );
+    for step in &report.steps {
+        let knee = if Some(step.concurrency) == report.knee { "  <- knee" } else { "" };
+        let _ = writeln!(
+            out,
+            "{:>5} {:>8.3} {:>10.1} {:>8.1} {:>8.1} {:>7}ms {:>7}ms {:>6}/{:<6} {:>6}{knee}",
+            step.concurrency,
+            step.segments_per_s,
+            step.output_tokens_per_s,
+            step.p50_ms as f64 / 1000.0,
+            step.p95_ms as f64 / 1000.0,
+            step.prefill_ms,
+            step.decode_ms,
+            step.cached_prompt_tokens,
+            step.prompt_tokens,
+            step.errors
+        );
+    }
+    out
+}
+
+/// The knee and the settings it recommends for podmine and the server.
+fn recommendations(report: &Report, client: &LlmClient, knee: usize) -> String {
+    let mut out = String::new();
     let best = report.steps.iter().find(|s| s.concurrency == knee).map_or(0.0, |s| s.segments_per_s);
     let _ = writeln!(out, "knee: {knee} calls in flight ({best:.3} segments/s)");
     out.push_str("recommended:\n");

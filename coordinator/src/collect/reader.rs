@@ -45,18 +45,9 @@ pub async fn read(
     let mut outage = Outage::new("collecting");
     let tasks = if stream == streams::ADVISORIES { js.get_stream(streams::TASKS).await.ok() } else { None };
     while !cancel.is_cancelled() {
-        let consumer = async {
-            let handle = js.get_stream(stream).await?;
-            let config = OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: next },
-                ..Default::default()
-            };
-            let messages = handle.create_consumer(config).await?.messages().await?;
-            anyhow::Ok(messages)
-        };
         let mut messages = tokio::select! {
             _ = cancel.cancelled() => return,
-            made = consumer => match made {
+            made = ordered_from(&js, stream, next) => match made {
                 Ok(messages) => messages,
                 Err(err) => {
                     outage.failed(&format!("{err:#}")).await;
@@ -111,6 +102,20 @@ pub async fn read(
             next = sequence + 1;
         }
     }
+}
+
+/// An ordered consumer of `stream` from `sequence` on.
+async fn ordered_from(
+    js: &jetstream::Context,
+    stream: &str,
+    sequence: u64,
+) -> anyhow::Result<jetstream::consumer::pull::Ordered> {
+    let handle = js.get_stream(stream).await?;
+    let config = OrderedConfig {
+        deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: sequence },
+        ..Default::default()
+    };
+    Ok(handle.create_consumer(config).await?.messages().await?)
 }
 
 fn decode(stream: &str, payload: &[u8]) -> Result<Settled, CodecError> {

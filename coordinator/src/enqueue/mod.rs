@@ -87,10 +87,11 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
     };
     let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         for episode in &scan.episodes {
-            let (mut bad, mut alternatives) = (Vec::new(), Vec::new());
+            let mut unused = prepare::Unused::default();
             let lost = lost.get(&episode.id).map_or(&[][..], Vec::as_slice);
-            let outcome = prepare::prepare(&root, episode, shape, store.as_ref(), lost, &mut bad, &mut alternatives)?;
-            if tx.blocking_send((outcome, bad, alternatives)).is_err() {
+            let input = prepare::EpisodeInput { root: &root, episode, shape, store: store.as_ref(), lost };
+            let outcome = prepare::prepare(input, &mut unused)?;
+            if tx.blocking_send((outcome, unused)).is_err() {
                 break; // the publisher stopped; its error is reported
             }
         }
@@ -107,7 +108,7 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
         let pending_acks = publisher.as_ref().is_some_and(|p| p.in_flight() > 0);
         tokio::select! {
             received = rx.recv() => {
-                let Some((outcome, bad, alternatives)) = received else { break };
+                let Some((outcome, prepare::Unused { bad, alternatives })) = received else { break };
                 summary.bad.extend(bad);
                 summary.alternatives.extend(alternatives);
                 progress.inc(&summary);

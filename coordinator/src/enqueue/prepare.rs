@@ -60,37 +60,38 @@ pub struct TaskShape {
     pub answers: AnswerMode,
 }
 
-/// Prepares one episode. `store` is `None` for a dry run (everything is new).
-/// `lost` lists segments the server lost (see `reconcile`): their tasks are
-/// published again even when nothing changed. Bad files are appended to
-/// `bad`; files not used because a better format of the same episode was
-/// read go to `alternatives`.
-pub fn prepare(
-    root: &Path,
-    episode: &EpisodeFiles,
-    shape: TaskShape,
-    store: Option<&Store>,
-    lost: &[u32],
-    bad: &mut Vec<BadFile>,
-    alternatives: &mut Vec<(PathBuf, PathBuf)>,
-) -> anyhow::Result<Outcome> {
+/// One episode to prepare, and what it is compared with.
+pub struct EpisodeInput<'a> {
+    /// The corpus folder the episode's files are relative to.
+    pub root: &'a Path,
+    pub episode: &'a EpisodeFiles,
+    pub shape: TaskShape,
+    /// `None` for a dry run (everything is new).
+    pub store: Option<&'a Store>,
+    /// Segments the server lost (see `reconcile`): their tasks are published
+    /// again even when nothing changed.
+    pub lost: &'a [u32],
+}
+
+/// Files `prepare` did not use: bad ones (with why), and alternatives not
+/// read because a better format of the same episode was (`(unused, used)`).
+#[derive(Debug, Default)]
+pub struct Unused {
+    pub bad: Vec<BadFile>,
+    pub alternatives: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Prepares one episode; the files it did not use are added to `unused`.
+pub fn prepare(input: EpisodeInput<'_>, unused: &mut Unused) -> anyhow::Result<Outcome> {
+    let EpisodeInput { root, episode, shape, store, lost } = input;
+    let Unused { bad, alternatives } = unused;
     let TaskShape { segment_seconds, answers } = shape;
     let previous = store.map(|s| s.episode(&episode.id)).transpose()?.flatten();
     for (i, candidate) in episode.candidates.iter().enumerate() {
-        let size = std::fs::metadata(root.join(candidate)).map(|m| m.len()).unwrap_or(0);
-        if size > transcript::MAX_FILE_BYTES {
-            let reason = format!(
-                "{} MB: larger than any transcript (the limit is {} MB); not read",
-                size >> 20,
-                transcript::MAX_FILE_BYTES >> 20
-            );
-            bad.push(BadFile { path: candidate.clone(), reason });
-            continue;
-        }
-        let bytes = match std::fs::read(root.join(candidate)) {
+        let bytes = match read_candidate(&root.join(candidate)) {
             Ok(bytes) => bytes,
-            Err(err) => {
-                bad.push(BadFile { path: candidate.clone(), reason: format!("cannot read: {err}") });
+            Err(reason) => {
+                bad.push(BadFile { path: candidate.clone(), reason });
                 continue;
             }
         };
@@ -119,54 +120,10 @@ pub fn prepare(
             (Some(_), Some(store)) => store.segments(&episode.id)?,
             _ => Vec::new(),
         };
-        let old_hash = |index: u32| old_segments.iter().find(|(i, _)| *i == index).map(|(_, r)| *r);
-        let mut records = Vec::with_capacity(segments.len());
-        let mut tasks = Vec::new();
-        let mut stale = Vec::new();
-        let mut longest_user_chars = 0;
         let count = segments.len() as u32;
-        let mut cues = Vec::with_capacity(segments.len());
-        for (segment, marks) in segments {
-            cues.push(marks);
-            let marks = cues_for(answers, &cues, segment.index);
-            let content_hash = segment.content_hash();
-            let old = old_hash(segment.index);
-            let generation = old.map_or(0, |r| r.generation);
-            records.push(SegmentRecord { content_hash, generation });
-            let unchanged = old.is_some_and(|r| r.content_hash == content_hash);
-            if unchanged && !lost.contains(&segment.index) {
-                continue;
-            }
-            // Settled by an earlier run whose store this one does not have
-            // (found on the streams): counted when the episode is recorded.
-            let settled_before = match (old, store) {
-                (None, Some(store)) => {
-                    store.orphan(&segment.key())?.is_some_and(|kept| kept.task().segment.content_hash() == content_hash)
-                }
-                _ => false,
-            };
-            if settled_before {
-                continue;
-            }
-            if old.is_some() && !unchanged {
-                stale.push(segment.index);
-            }
-            let task = Task {
-                segment,
-                episode_title: title.clone(),
-                source_path: source_path.clone(),
-                episode_segments: count,
-                generation,
-            };
-            longest_user_chars = longest_user_chars.max(mining::ask::user_chars(&task, answers));
-            // A lost task was checked to be on no stream: its message id may
-            // still be in the server's dedup window, so it goes without one.
-            tasks.push(if unchanged {
-                OutgoingTask::encode_lost(&task, marks)?
-            } else {
-                OutgoingTask::encode(&task, marks)?
-            });
-        }
+        let against =
+            Against { store, old_segments: &old_segments, lost, answers, title: &title, source_path: &source_path };
+        let Compared { records, tasks, mut stale, longest_user_chars, cues } = compare(segments, &against)?;
         stale.extend(old_segments.iter().map(|(i, _)| *i).filter(|&i| i >= count));
         let record = EpisodeRecord {
             source_path,
@@ -191,6 +148,94 @@ pub fn prepare(
         })));
     }
     Ok(Outcome::Unreadable)
+}
+
+/// A candidate file's bytes, or why it is not read.
+fn read_candidate(path: &Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > transcript::MAX_FILE_BYTES {
+        return Err(format!(
+            "{} MB: larger than any transcript (the limit is {} MB); not read",
+            size >> 20,
+            transcript::MAX_FILE_BYTES >> 20
+        ));
+    }
+    std::fs::read(path).map_err(|err| format!("cannot read: {err}"))
+}
+
+/// What an episode's new segments are compared with.
+struct Against<'a> {
+    store: Option<&'a Store>,
+    /// The segments recorded for the episode before (index, record).
+    old_segments: &'a [(u32, SegmentRecord)],
+    lost: &'a [u32],
+    answers: AnswerMode,
+    title: &'a str,
+    source_path: &'a str,
+}
+
+/// The segments compared: every one's record, the tasks to publish, the
+/// indexes whose content changed, and the cue marks.
+struct Compared {
+    records: Vec<SegmentRecord>,
+    tasks: Vec<OutgoingTask>,
+    stale: Vec<u32>,
+    longest_user_chars: u32,
+    cues: Vec<Vec<CueMark>>,
+}
+
+/// Tasks for the segments that are new, changed or lost.
+fn compare(segments: Vec<(protocol::Segment, Vec<CueMark>)>, against: &Against<'_>) -> anyhow::Result<Compared> {
+    let Against { store, old_segments, lost, answers, title, source_path } = *against;
+    let old_hash = |index: u32| old_segments.iter().find(|(i, _)| *i == index).map(|(_, r)| *r);
+    let count = segments.len() as u32;
+    let mut records = Vec::with_capacity(segments.len());
+    let mut tasks = Vec::new();
+    let mut stale = Vec::new();
+    let mut longest_user_chars = 0;
+    let mut cues = Vec::with_capacity(segments.len());
+    for (segment, marks) in segments {
+        cues.push(marks);
+        let marks = cues_for(answers, &cues, segment.index);
+        let content_hash = segment.content_hash();
+        let old = old_hash(segment.index);
+        let generation = old.map_or(0, |r| r.generation);
+        records.push(SegmentRecord { content_hash, generation });
+        let unchanged = old.is_some_and(|r| r.content_hash == content_hash);
+        if unchanged && !lost.contains(&segment.index) {
+            continue;
+        }
+        // Settled by an earlier run whose store this one does not have
+        // (found on the streams): counted when the episode is recorded.
+        let settled_before = match (old, store) {
+            (None, Some(store)) => {
+                store.orphan(&segment.key())?.is_some_and(|kept| kept.task().segment.content_hash() == content_hash)
+            }
+            _ => false,
+        };
+        if settled_before {
+            continue;
+        }
+        if old.is_some() && !unchanged {
+            stale.push(segment.index);
+        }
+        let task = Task {
+            segment,
+            episode_title: title.to_owned(),
+            source_path: source_path.to_owned(),
+            episode_segments: count,
+            generation,
+        };
+        longest_user_chars = longest_user_chars.max(mining::ask::user_chars(&task, answers));
+        // A lost task was checked to be on no stream: its message id may
+        // still be in the server's dedup window, so it goes without one.
+        tasks.push(if unchanged {
+            OutgoingTask::encode_lost(&task, marks)?
+        } else {
+            OutgoingTask::encode(&task, marks)?
+        });
+    }
+    Ok(Compared { records, tasks, stale, longest_user_chars, cues })
 }
 
 /// `show/101_Some_Title` → `101 Some Title`.

@@ -53,22 +53,7 @@ pub enum Ended {
 }
 
 pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken) -> anyhow::Result<Ended> {
-    let (_embedded, url) = match &settings.nats {
-        Some(url) => (None, url.clone()),
-        None if embedded::answers(DEFAULT_NATS).await => (None, DEFAULT_NATS.to_owned()),
-        None => {
-            let server = EmbeddedNats::start_or_reuse(&settings.data_dir).await?;
-            eprintln!(
-                "run: using the embedded nats-server at {} (store in {})",
-                server.url,
-                settings.data_dir.display()
-            );
-            let url = server.url.clone();
-            (Some(server), url)
-        }
-    };
-    let nats = protocol::connect::NatsArgs { url: url.clone(), auth: settings.nats_auth.clone() };
-    let js = crate::nats::connect(&nats).await?;
+    let (_embedded, js) = nats(&settings).await?;
     let dashboard_store = match &settings.dashboard {
         Some(dashboard) => {
             let slot = crate::store::StoreSlot::default();
@@ -144,6 +129,27 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     }
     let (done, failed) = store.settled_of_spec()?;
     Ok(Ended::Settled { done, failed })
+}
+
+/// NATS at `--nats`, else a server answering on 127.0.0.1:4222, else an
+/// embedded one (kept running while the first value lives).
+async fn nats(settings: &RunSettings) -> anyhow::Result<(Option<EmbeddedNats>, async_nats::jetstream::Context)> {
+    let (embedded, url) = match &settings.nats {
+        Some(url) => (None, url.clone()),
+        None if embedded::answers(DEFAULT_NATS).await => (None, DEFAULT_NATS.to_owned()),
+        None => {
+            let server = EmbeddedNats::start_or_reuse(&settings.data_dir).await?;
+            eprintln!(
+                "run: using the embedded nats-server at {} (store in {})",
+                server.url,
+                settings.data_dir.display()
+            );
+            let url = server.url.clone();
+            (Some(server), url)
+        }
+    };
+    let nats = protocol::connect::NatsArgs { url, auth: settings.nats_auth.clone() };
+    Ok((embedded, crate::nats::connect(&nats).await?))
 }
 
 /// A bar of settled segments, with the rate and ETA `status` would show.

@@ -59,23 +59,7 @@ pub fn svg(title: &str, steps: &[Step], knee: Option<usize>) -> String {
             step.concurrency
         );
     }
-    let _ = writeln!(
-        out,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">concurrency (calls in flight)</text>"##,
-        LEFT + plot_w / 2.0,
-        HEIGHT - 18.0
-    );
-    let _ = writeln!(
-        out,
-        r##"<text transform="translate(18,{:.1}) rotate(-90)" text-anchor="middle" fill="#1f6feb">output tokens/s</text>"##,
-        TOP + plot_h / 2.0
-    );
-    let _ = writeln!(
-        out,
-        r##"<text transform="translate({:.1},{:.1}) rotate(90)" text-anchor="middle" fill="#d9480f">p95 latency (s)</text>"##,
-        WIDTH - 18.0,
-        TOP + plot_h / 2.0
-    );
+    axis_titles(&mut out, plot_w, plot_h);
     if let Some(knee) = knee {
         let xx = x(knee);
         let _ = writeln!(
@@ -99,6 +83,27 @@ pub fn svg(title: &str, steps: &[Step], knee: Option<usize>) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// The three axes' titles.
+fn axis_titles(out: &mut String, plot_w: f64, plot_h: f64) {
+    let _ = writeln!(
+        out,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">concurrency (calls in flight)</text>"##,
+        LEFT + plot_w / 2.0,
+        HEIGHT - 18.0
+    );
+    let _ = writeln!(
+        out,
+        r##"<text transform="translate(18,{:.1}) rotate(-90)" text-anchor="middle" fill="#1f6feb">output tokens/s</text>"##,
+        TOP + plot_h / 2.0
+    );
+    let _ = writeln!(
+        out,
+        r##"<text transform="translate({:.1},{:.1}) rotate(90)" text-anchor="middle" fill="#d9480f">p95 latency (s)</text>"##,
+        WIDTH - 18.0,
+        TOP + plot_h / 2.0
+    );
 }
 
 fn escape(text: &str) -> String {

@@ -315,34 +315,7 @@ async fn settle(
             return nak(message, Duration::ZERO).await;
         };
         match outcome {
-            Outcome::Mined(result) => {
-                let pending = Pending {
-                    subject: subjects::result(&result.task.segment.key()),
-                    message_id: result.message_id(),
-                    payload: codec::encode(&*result)?,
-                };
-                let kept = match shared.outbox.put(&pending).await {
-                    Ok(()) => true,
-                    Err(err) if runtime::full_disk::is_full(&err) => {
-                        outbox_full(shared);
-                        false // Published straight away instead: the answer is paid for.
-                    }
-                    Err(err) => return Err(err),
-                };
-                pause_for_test(shared.settings.pause_before_publish.as_deref(), &pending).await?;
-                publish_holding(shared, message, &pending, hard_stop).await?;
-                if kept {
-                    shared.outbox.remove(&pending.message_id).await?;
-                }
-                pause_for_test(shared.settings.pause_before_ack.as_deref(), &pending).await?;
-                shared.counters.add_mined(&result.provenance.usage);
-                if spec_moved_on(shared).await {
-                    // The answer is kept (the old spec's result); the task is mined again with the new one.
-                    return nak(message, Duration::ZERO).await;
-                }
-                message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")?;
-                return Ok(());
-            }
+            Outcome::Mined(result) => return deliver(shared, message, &result, hard_stop).await,
             Outcome::AlreadyDone => {
                 if spec_moved_on(shared).await {
                     return nak(message, Duration::ZERO).await;
@@ -380,6 +353,41 @@ async fn settle(
             }
         }
     }
+}
+
+/// A mined result: into the outbox, published (held until the server takes
+/// it), out of the outbox, then the task acked (or handed back when the
+/// spec moved on meanwhile: the answer is kept, the task mined again).
+async fn deliver(
+    shared: &Shared,
+    message: &jetstream::Message,
+    result: &protocol::SegmentResult,
+    hard_stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let pending = Pending {
+        subject: subjects::result(&result.task.segment.key()),
+        message_id: result.message_id(),
+        payload: codec::encode(result)?,
+    };
+    let kept = match shared.outbox.put(&pending).await {
+        Ok(()) => true,
+        Err(err) if runtime::full_disk::is_full(&err) => {
+            outbox_full(shared);
+            false // Published straight away instead: the answer is paid for.
+        }
+        Err(err) => return Err(err),
+    };
+    pause_for_test(shared.settings.pause_before_publish.as_deref(), &pending).await?;
+    publish_holding(shared, message, &pending, hard_stop).await?;
+    if kept {
+        shared.outbox.remove(&pending.message_id).await?;
+    }
+    pause_for_test(shared.settings.pause_before_ack.as_deref(), &pending).await?;
+    shared.counters.add_mined(&result.provenance.usage);
+    if spec_moved_on(shared).await {
+        return nak(message, Duration::ZERO).await;
+    }
+    message.double_ack().await.map_err(anyhow::Error::from_boxed).context("ack failed")
 }
 
 /// Whether the run's spec is no longer the one this session mines with (one

@@ -34,6 +34,16 @@ struct Me {
     host: String,
 }
 
+/// What every session of this worker shares: its settings, NATS, its
+/// outbox, who it is and its counters.
+struct Daemon<'a> {
+    settings: &'a Settings,
+    js: &'a async_nats::jetstream::Context,
+    outbox: outbox::Outbox,
+    me: Me,
+    counters: Arc<Counters>,
+}
+
 /// Runs the worker until `cancel` fires; returns after draining. It mines
 /// with the run's spec, in one session per revision: when the spec changes,
 /// the session drains and the next one starts with the new spec.
@@ -41,12 +51,12 @@ pub async fn run(settings: Settings, connections: Connections, cancel: Cancellat
     let Connections { js, outbox } = connections;
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let me = Me { worker_id: format!("{host}/{}", std::process::id()), host };
-    let counters = Arc::new(Counters::default());
+    let daemon = Daemon { settings: &settings, js: &js, outbox, me, counters: Arc::new(Counters::default()) };
     loop {
-        let Some(mining) = spec_to_mine_with(&js, &settings, &me, &counters, &cancel).await else { return Ok(()) };
+        let Some(mining) = spec_to_mine_with(&daemon, &cancel).await else { return Ok(()) };
         let session = cancel.child_token();
         let watcher = tokio::spawn(end_on_spec_change(js.clone(), mining.spec.clone(), session.clone()));
-        let ended = mine_session(&settings, &mining, &js, outbox.clone(), &me, counters.clone(), session).await;
+        let ended = mine_session(&daemon, &mining, session).await;
         watcher.abort();
         ended?;
         if cancel.is_cancelled() {
@@ -58,13 +68,8 @@ pub async fn run(settings: Settings, connections: Connections, cancel: Cancellat
 /// The spec this worker mines with next: the run's, once its own flags agree
 /// with it. While they do not, it says why (log and liveness) and waits for
 /// the spec or its settings to change. `None`: stopped while waiting.
-async fn spec_to_mine_with(
-    js: &async_nats::jetstream::Context,
-    settings: &Settings,
-    me: &Me,
-    counters: &Arc<Counters>,
-    cancel: &CancellationToken,
-) -> Option<Mining> {
+async fn spec_to_mine_with(daemon: &Daemon<'_>, cancel: &CancellationToken) -> Option<Mining> {
+    let (settings, js, me, counters) = (daemon.settings, daemon.js, &daemon.me, &daemon.counters);
     let mut said = String::new();
     // Also what an older nats-server config looks like: its worker user may not read the spec.
     let mut outage = runtime::Outage::new(
@@ -158,15 +163,9 @@ async fn end_on_spec_change(
 
 /// One session: the LLM endpoints for `mining`'s model, liveness, metrics
 /// and the consume loop, until `session` ends.
-async fn mine_session(
-    settings: &Settings,
-    mining: &Mining,
-    js: &async_nats::jetstream::Context,
-    outbox: outbox::Outbox,
-    me: &Me,
-    counters: Arc<Counters>,
-    session: CancellationToken,
-) -> anyhow::Result<()> {
+async fn mine_session(daemon: &Daemon<'_>, mining: &Mining, session: CancellationToken) -> anyhow::Result<()> {
+    let (settings, js, me) = (daemon.settings, daemon.js, &daemon.me);
+    let (outbox, counters) = (daemon.outbox.clone(), daemon.counters.clone());
     let llm = Arc::new(settings.llm_endpoints(mining)?);
     let endpoint = settings.endpoints.join(",");
     let model = &mining.spec.model;
