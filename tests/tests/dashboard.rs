@@ -8,6 +8,7 @@
 //!
 //! `PODMINE_SCREENSHOT=docs/dashboard.png` keeps the screenshot taken during
 //! the run (the README's; `scripts/dashboard-screenshot.sh`).
+#![cfg(feature = "slow-tests")] // the slow tier: `cargo test --workspace --features slow-tests`
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use podmine_tests::browser::Browser;

@@ -5,6 +5,7 @@
 //! clear error; the worker's user cannot delete or purge the task stream.
 //!
 //! Needs root and iproute2 (`ip`), as CI has; without them it fails saying so.
+#![cfg(feature = "slow-tests")] // the slow tier: `cargo test --workspace --features slow-tests`
 
 use async_nats::jetstream;
 use podmine_tests::auth::NatsUsers;

@@ -3,6 +3,7 @@
 //! worker's outbox mid-run, and nats-server's store dir mid-run. Each says which path is full and what to do,
 //! stops taking work it cannot store, keeps everything, and carries on by
 //! itself once there is room; every segment ends once in out/.
+#![cfg(feature = "slow-tests")] // the slow tier: `cargo test --workspace --features slow-tests`
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use podmine_tests::fake_llm::{Capacity, FakeLlm};

@@ -4,6 +4,7 @@
 //! finished meanwhile is published and absorbed as duplicates; every segment
 //! is stored once. The wasted LLM calls are counted and printed.
 //! Needs root (network namespaces), as `.ci/run` has.
+#![cfg(feature = "slow-tests")] // the slow tier: `cargo test --workspace --features slow-tests`
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use podmine_tests::fake_llm::{Capacity, FakeLlm};

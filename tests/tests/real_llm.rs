@@ -3,6 +3,7 @@
 //! `worker --api openai`, one real episode from ../shared/corpus. Every segment
 //! must end mined (schema-valid) or failed with its raw output. Prints seg/s
 //! and tok/s. SmolLM2's answers are poor; the point is the real protocol.
+#![cfg(feature = "slow-tests")] // the slow tier: `cargo test --workspace --features slow-tests`
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use podmine_tests::mining::{terminate, Mining};

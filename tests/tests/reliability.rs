@@ -2,6 +2,7 @@
 //! exactly once in out/, mined or failed with its reason, whatever dies and
 //! when. Real binaries, real nats-server (single node and a 3-node cluster),
 //! the fake LLM for the faults.
+#![cfg(feature = "slow-tests")] // the slow tier: `cargo test --workspace --features slow-tests`
 
 use futures::TryStreamExt;
 use podmine_tests::cluster::NatsCluster;
