@@ -8,6 +8,8 @@
 //! again, which the server's dedup absorbs.
 
 pub mod outcomes;
+#[cfg(test)]
+mod ranking_tests;
 
 pub use outcomes::{Incoming, Recorded, Settled};
 
