@@ -14,7 +14,7 @@
 use podmine_tests::browser::Browser;
 use podmine_tests::fake_llm::{Capacity, FakeLlm, Fault};
 use podmine_tests::mining::{srt, terminate, Mining};
-use podmine_tests::nats::free_port;
+use podmine_tests::wait;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,18 +50,29 @@ async fn the_page_follows_a_run_shows_a_failure_and_its_retry_ends_mined() {
     let llm = FakeLlm::start(&[MODEL], capacity).await;
     llm.poison(POISONED, Fault::SchemaViolation);
 
-    let port = free_port();
     let collector = mining
         .coordinator()
         .args(["collect", "--follow", "--nats", &mining.server.url(), "--out"])
         .arg(mining.out_dir())
-        .args(["--dashboard", &format!("127.0.0.1:{port}")])
+        .args(["--dashboard", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(mining.log_path("collect")).unwrap())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/");
+    // The port it bound, as it says.
+    let mut url = String::new();
+    wait::until(Duration::from_secs(20), "the collector says where its dashboard is", || {
+        url = mining
+            .log("collect")
+            .split("dashboard at ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("")
+            .to_owned();
+        !url.is_empty()
+    });
     until_up(&url).await;
+    let port = url.trim_end_matches('/').rsplit(':').next().unwrap_or_default().to_owned();
 
     let browser = Browser::start().await;
     browser.goto(&url).await;
@@ -143,17 +154,20 @@ async fn the_page_follows_a_run_shows_a_failure_and_its_retry_ends_mined() {
     stop(collector);
 
     // Beyond localhost: the token is needed for everything.
-    let port = free_port();
-    let dashboard = mining
+    let mut dashboard = mining
         .coordinator()
-        .args(["dashboard", "--nats", &mining.server.url(), "--listen", &format!("0.0.0.0:{port}"), "--out"])
+        .args(["dashboard", "--nats", &mining.server.url(), "--listen", "0.0.0.0:0", "--out"])
         .arg(mining.out_dir())
         .env("PODMINE_DASHBOARD_TOKEN", "open-sesame")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let open = format!("http://127.0.0.1:{port}/");
+    // "dashboard at http://127.0.0.1:PORT/?token=…": the port it bound.
+    let mut said = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(dashboard.stdout.take().unwrap()), &mut said).unwrap();
+    let open = said.split("dashboard at ").nth(1).and_then(|r| r.split('?').next()).unwrap_or_default().to_owned();
+    assert!(open.starts_with("http://127.0.0.1:"), "{said}");
     until_up(&open).await;
     let refused = client.get(format!("{open}api/status")).send().await.unwrap();
     assert_eq!(refused.status(), 401, "no token, no figures");

@@ -123,7 +123,7 @@ async fn the_coordinators_disk_fills_up_mid_collect_and_collecting_resumes_when_
     println!("{line}");
     assert!(line.contains(&data.display().to_string()), "names the full path: {line}");
     assert!(line.contains("Free space there") && line.contains("resumes by itself"), "says what to do: {line}");
-    std::thread::sleep(Duration::from_secs(3));
+    // It waits for space instead of exiting (and, below, ends with exit 0 and every file once space returns).
     assert!(collect.try_wait().unwrap().is_none(), "it waits for space instead of exiting:\n{}", read_log());
 
     disk.grow(256);
@@ -228,9 +228,10 @@ async fn a_workers_outbox_disk_fills_up_and_it_resumes_when_space_is_freed() {
     let line = read_log().lines().find(|l| l.contains("no space left")).unwrap().to_owned();
     println!("{line}");
     assert!(line.contains(&outbox_dir.display().to_string()) && line.contains("Free space there"), "{line}");
-    // It stops pulling: no new LLM calls while the disk stays full.
-    std::thread::sleep(Duration::from_secs(2));
+    // It stops pulling: once the calls in flight end, no new LLM call while the disk stays full.
+    wait::until(Duration::from_secs(30), "the calls in flight end", || llm.generating() == 0);
     let paused_at = llm.requests();
+    // A fixed wait: "no call happens" has no event to wait for; 3 s is several of the worker's pull attempts.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(llm.requests(), paused_at, "no LLM calls while the outbox cannot store them");
     assert!((paused_at as usize) < TASKS, "the disk filled before the end of the run");
@@ -301,8 +302,9 @@ async fn the_nats_servers_disk_fills_up_and_the_run_completes_once_it_is_freed_a
     let line = read_log().lines().find(|l| l.contains("NATS server cannot store results")).unwrap().to_owned();
     println!("{line}");
     assert!(line.contains("restart nats-server"), "says what to do: {line}");
-    std::thread::sleep(Duration::from_secs(2));
+    wait::until(Duration::from_secs(30), "the calls in flight end", || llm.generating() == 0);
     let paused_at = llm.requests();
+    // A fixed wait: "no call happens" has no event to wait for; 3 s is several of the worker's pull attempts.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(llm.requests(), paused_at, "no LLM calls while results cannot be stored");
 

@@ -95,15 +95,28 @@ async fn a_worker_cut_off_longer_than_the_ack_wait_loses_and_duplicates_nothing(
             .unwrap(),
     );
 
-    // Once A is mining, cut it off for four ack waits: it keeps calling its
-    // own LLM for the tasks it holds, but can neither publish nor ack.
+    // Once A is mining, cut it off until the server has handed the four
+    // tasks it holds to B (their ack wait ran out): it keeps calling its own
+    // LLM for them meanwhile, but can neither publish nor ack.
+    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
     wait::until(Duration::from_secs(60), "worker A mining", || requests_at(&stats_a) >= 6);
     ns.disconnect();
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    let tasks = js.get_stream(streams::TASKS).await.unwrap();
+    wait::until_async(Duration::from_secs(60), "A's four tasks redelivered to B", || {
+        let tasks = tasks.clone();
+        async move {
+            let consumer =
+                tasks.get_consumer::<async_nats::jetstream::consumer::pull::Config>(streams::WORKERS_CONSUMER);
+            match consumer.await {
+                Ok(mut consumer) => consumer.info().await.map(|i| i.num_redelivered >= 4).unwrap_or(false),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
     ns.reconnect();
 
     // Everything settles once; A's late results are duplicates, not new outcomes.
-    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
     let results = js.get_stream(streams::RESULTS).await.unwrap();
     wait::until_async(Duration::from_secs(120), "every segment mined", || {
         let mut results = results.clone();

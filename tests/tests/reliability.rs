@@ -100,7 +100,9 @@ async fn nats_server_killed_and_restarted_mid_run_loses_nothing() {
     .await;
 
     mining.server.kill(); // kill -9, mid-run: calls in flight, acks and results on the wire
-    std::thread::sleep(Duration::from_secs(3));
+    wait::until(Duration::from_secs(30), "a worker notices NATS is gone", || {
+        mining.log("a").contains("NATS is not answering") || mining.log("b").contains("NATS is not answering")
+    });
     mining.server.restart();
 
     assert_eq!(wait_exit(&mut collect, Duration::from_secs(120)), Some(0), "{}", mining.log("collect"));
@@ -241,8 +243,12 @@ async fn workers_killed_again_and_again_waste_at_most_their_calls_in_flight() {
     let mut chaos = Chaos::new();
     let mut in_flight_at_kills = Vec::new();
     for _ in 0..KILLS {
-        std::thread::sleep(Duration::from_millis(800 + chaos.below(1200)));
+        // Kill at a random moment while the victim has calls in flight.
         let victim = chaos.below(2) as usize;
+        wait::until(Duration::from_secs(30), "the victim's calls in flight (or the run's end)", || {
+            llms[victim].generating() > 0 || collect.try_wait().ok().flatten().is_some()
+        });
+        std::thread::sleep(Duration::from_millis(chaos.below(500)));
         workers[victim].kill().expect("kill -9 the worker");
         let _ = workers[victim].wait();
         in_flight_at_kills.push(llms[victim].generating());
@@ -330,14 +336,27 @@ async fn llm_faults_and_a_minute_long_outage_end_mined_or_failed_with_reasons() 
         let out = mining.coordinator().args(["status", "--nats", &mining.server.url()]).output().expect("status");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // The LLM stays down until a worker says it has backed off for half a
+    // minute (its liveness record, as `status --json` shows it).
+    let backing_off_for = || {
+        let out = mining.coordinator().args(["status", "--json", "--nats", &mining.server.url()]).output();
+        let status: Option<protocol::status::Status> =
+            out.ok().and_then(|out| serde_json::from_slice(&out.stdout).ok());
+        status
+            .map_or(0, |s| s.workers.iter().filter_map(|w| w.llm_backoff.as_ref()).map(|b| b.for_s).max().unwrap_or(0))
+    };
     let mut seen_in_status = String::new();
-    while down.elapsed() < Duration::from_secs(60) {
-        let now = status();
-        if now.contains("LLM backing off") {
-            seen_in_status = now;
+    wait::until(Duration::from_secs(120), "a worker backing off for 30 s", || {
+        let backing_off = backing_off_for();
+        if backing_off > 0 && seen_in_status.is_empty() {
+            let now = status();
+            if now.contains("LLM backing off") {
+                seen_in_status = now;
+            }
         }
-        std::thread::sleep(Duration::from_secs(5));
-    }
+        backing_off >= 30
+    });
+    let down_for = down.elapsed();
     llm.come_back().await;
     assert!(seen_in_status.contains("connection refused") || seen_in_status.contains("LLM backing off"));
     assert!(!seen_in_status.is_empty(), "status never showed the backoff during the outage");
@@ -357,5 +376,10 @@ async fn llm_faults_and_a_minute_long_outage_end_mined_or_failed_with_reasons() 
         assert!(mining.log(name).contains("backing off"), "worker {name} logged no backoff");
         assert_eq!(terminate(worker, Duration::from_secs(20)).0, Some(0));
     }
-    println!("LLM faults + 60 s outage: {} segments, {} requests\n{seen_in_status}", mining.segments, llm.requests());
+    println!(
+        "LLM faults + {} s outage: {} segments, {} requests\n{seen_in_status}",
+        down_for.as_secs(),
+        mining.segments,
+        llm.requests()
+    );
 }

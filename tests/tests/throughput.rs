@@ -5,7 +5,7 @@
 use podmine_tests::fake_llm::{Capacity, FakeLlm};
 use podmine_tests::mining::{srt, terminate, Mining};
 use podmine_tests::netns::http_get;
-use podmine_tests::{binaries, nats::free_port, wait};
+use podmine_tests::{binaries, wait};
 use protocol::streams;
 use std::process::Command;
 use std::time::Duration;
@@ -71,10 +71,8 @@ async fn two_llm_servers_share_the_work_and_a_dead_one_is_skipped() {
     let slow = Capacity { slots: 4, tokens_per_s: 600.0, ..Capacity::default() };
     let first = FakeLlm::start(&[MODEL], slow.clone()).await;
     let second = FakeLlm::start(&[MODEL], slow).await;
-    let metrics_port = free_port();
-    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let args =
-        ["--llm", &second.url(), "--concurrency", "auto", "--max-concurrency", "4", "--metrics-addr", &metrics_addr];
+        ["--llm", &second.url(), "--concurrency", "auto", "--max-concurrency", "4", "--metrics-addr", "127.0.0.1:0"];
     let mut worker = mining.worker("w", &first.url(), &args);
     wait::until_async(Duration::from_secs(60), "a quarter mined", || async {
         mining.messages(streams::RESULTS).await >= mining.segments / 4
@@ -92,7 +90,13 @@ async fn two_llm_servers_share_the_work_and_a_dead_one_is_skipped() {
     assert!(log.contains("LLM endpoint unreachable: sending calls to the others"), "{log}");
 
     // Metrics: Prometheus text with the outcomes, the servers' limits and latencies.
-    let metrics = http_get(&format!("http://{metrics_addr}/metrics"));
+    // The port the worker's metrics server bound, as its log says.
+    let metrics_url = log
+        .lines()
+        .find_map(|l| l.split("Prometheus metrics at ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"));
+    let metrics = http_get(&metrics_url);
     let mined: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("podmine_worker_tasks_total{outcome=\"mined\"} "))

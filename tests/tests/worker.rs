@@ -150,7 +150,9 @@ async fn a_missing_model_pauses_the_worker_until_it_appears() {
         assert!(Instant::now() < deadline, "no clear message:\n{}", mining.log("w"));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_secs(4)).await; // longer than ack_wait: held tasks must not be lost
+    // A fixed wait, longer than the ack wait (3 s): held tasks must not be lost or redelivered.
+    // The server raises no event when an ack wait passes without a redelivery.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(mining.messages(streams::RESULTS).await, 0);
     assert_eq!(mining.messages(streams::FAILED).await, 0, "nothing failed");
     assert_eq!(mining.messages(streams::TASKS).await, mining.segments, "nothing termed");

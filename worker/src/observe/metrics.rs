@@ -121,7 +121,9 @@ pub async fn serve(addr: String, counters: Arc<Counters>, endpoints: Arc<Endpoin
             return tracing::warn!(%addr, error = %err, "no metrics: cannot listen (pass another --metrics-addr)");
         }
     };
-    tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
+    // The address bound (`--metrics-addr 127.0.0.1:0` picks a port): what to scrape.
+    let bound = listener.local_addr().map_or(addr.clone(), |a| a.to_string());
+    tracing::info!("Prometheus metrics at http://{bound}/metrics");
     let live = Live { counters, endpoints };
     let scrape = move || {
         let live = live.clone();
