@@ -312,7 +312,7 @@ async fn coordinator_killed_mid_collect_then_rerun_writes_the_exact_outputs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn llm_faults_and_a_minute_long_outage_end_mined_or_failed_with_reasons() {
+async fn llm_faults_and_a_long_outage_end_mined_or_failed_with_reasons() {
     let mining = Mining::enqueue(&[("show/one.srt", &srt(30))]);
     let mut llm = FakeLlm::start(&[MODEL], Capacity { slots: 3, max_queue: 1, ..Capacity::default() }).await;
     // One segment always breaks the schema: it must fail with its reason and raw output.
