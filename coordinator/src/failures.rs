@@ -12,7 +12,7 @@ use std::path::Path;
 /// One line per failed segment: key, kind, reason, attempts, where the raw output is.
 pub fn list(store: &Store, out: &Path, json: bool) -> anyhow::Result<String> {
     let mut text = String::new();
-    for failure in store.failures()? {
+    for failure in store.failed()? {
         let segment = &failure.task.segment;
         let file = output::episode_path(out, &segment.episode);
         if json {
@@ -61,7 +61,7 @@ impl Selection {
             Selection::All => true,
             Selection::Kind(kind) => failure.kind == *kind,
             Selection::ReasonContains(text) => failure.reason.contains(text.as_str()),
-            Selection::Reason(key) => crate::store::outcomes::reason_key(&failure.reason) == *key,
+            Selection::Reason(key) => crate::store::failures::reason_key(&failure.reason) == *key,
             Selection::Segment(key) => failure.task.segment.key().to_string() == *key,
         }
     }
@@ -70,17 +70,17 @@ impl Selection {
 /// Re-enqueues the failures `selection` takes; returns how many.
 pub async fn retry(js: &jetstream::Context, store: &Store, selection: &Selection) -> anyhow::Result<u64> {
     let mut publisher = Publisher::new(js.clone());
-    let answers = store.spec()?.map(|spec| spec.answers).unwrap_or_default();
+    let answers = store.meta.spec()?.map(|spec| spec.answers).unwrap_or_default();
     let mut retried = 0;
     // Failures come in key order, so an episode's marks are read once for all of its failures.
     let mut episode_cues: Option<(protocol::EpisodeId, Vec<Vec<CueMark>>)> = None;
-    for failure in store.failures()? {
+    for failure in store.failed()? {
         if !selection.takes(&failure) {
             continue;
         }
         let key = failure.task.segment.key();
         let mut task = failure.task.clone();
-        task.generation = store.bump_generation(&key)?;
+        task.generation = store.episodes.bump_generation(&key)?;
         if episode_cues.as_ref().is_none_or(|(episode, _)| *episode != key.episode) {
             episode_cues = Some((key.episode.clone(), stored_cues(store, answers, &key.episode)?));
         }

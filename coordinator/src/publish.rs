@@ -62,7 +62,7 @@ impl OutgoingTask {
 pub fn stored_cues(store: &Store, answers: AnswerMode, episode: &EpisodeId) -> anyhow::Result<Vec<Vec<CueMark>>> {
     match answers {
         AnswerMode::Full => Ok(Vec::new()),
-        AnswerMode::Compact => store.cue_marks(episode),
+        AnswerMode::Compact => store.episodes.cue_marks(episode),
     }
 }
 

@@ -57,8 +57,8 @@ impl Keeper {
                 spec
             }
         };
-        if store.spec()?.as_ref() != Some(&spec) {
-            store.set_spec(&spec)?;
+        if store.meta.spec()?.as_ref() != Some(&spec) {
+            store.meta.set_spec(&spec)?;
         }
         Ok(Self { js: js.clone(), store: store.clone(), replicas, spec, too_long: (0, 0) })
     }
@@ -93,7 +93,7 @@ impl Keeper {
             );
         }
         spec_kv::record(&self.js, &next, self.replicas).await?;
-        self.store.set_spec(&next)?;
+        self.store.meta.set_spec(&next)?;
         self.spec = next;
         Ok(())
     }
@@ -106,7 +106,7 @@ pub async fn restore(js: &jetstream::Context, store: &Store) -> anyhow::Result<O
     if let Some(spec) = fetch(js).await? {
         return Ok(Some(spec));
     }
-    let Some(kept) = store.spec()? else { return Ok(None) };
+    let Some(kept) = store.meta.spec()? else { return Ok(None) };
     spec_kv::record(js, &kept, replicas(js).await).await?;
     tracing::warn!("the NATS server had no mining spec: put back the run's from the store ({})", kept.summary());
     Ok(Some(kept))
@@ -139,6 +139,7 @@ pub async fn respec(
     let before = match in_nats {
         Some(spec) => spec,
         None => store
+            .meta
             .spec()?
             .context("no mining spec is recorded for this run: `coordinator enqueue CORPUS` records the first")?,
     };
@@ -146,7 +147,7 @@ pub async fn respec(
     mining_spec::check(&after)?;
     if dry_run {
         let (scan, next) = (store.clone(), after.mining_spec());
-        let superseded = tokio::task::spawn_blocking(move || scan.not_of_spec(&next, |_| Ok(()))).await??;
+        let superseded = tokio::task::spawn_blocking(move || scan.outcomes.not_of_spec(&next, |_| Ok(()))).await??;
         return Ok(Respecced { before, after, requeued: superseded.total(), already_queued: 0 });
     }
     if !mining_spec::differences(&before, &after).is_empty() {
@@ -157,7 +158,7 @@ pub async fn respec(
     } else if missing_in_nats {
         spec_kv::record(js, &after, replicas(js).await).await?;
     }
-    store.set_spec(&after)?;
+    store.meta.set_spec(&after)?;
     // The store is read on a blocking thread, an episode at a time, while the tasks go out.
     let (episodes, mut received) = tokio::sync::mpsc::channel::<Vec<Task>>(EPISODES_AHEAD);
     let (scan, current) = (store.clone(), after.mining_spec());
@@ -199,7 +200,7 @@ impl Requeue {
         let Some(first) = tasks.first() else { return Ok(()) };
         let indices: Vec<u32> = tasks.iter().map(|task| task.segment.index).collect();
         let episode = first.segment.episode.clone();
-        let generations = store.bump_generations(&episode, &indices)?;
+        let generations = store.episodes.bump_generations(&episode, &indices)?;
         let cues = stored_cues(store, self.answers, &episode)?;
         for (task, generation) in tasks.iter_mut().zip(generations) {
             task.generation = generation;

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// (segments/s, output tokens/s) over the last `window_ms`.
 fn rate_over(store: &Store, now_ms: u64, window_ms: u64) -> anyhow::Result<(f64, f64)> {
-    let buckets = store.buckets_since(now_ms.saturating_sub(window_ms))?;
+    let buckets = store.series.since(now_ms.saturating_sub(window_ms))?;
     let Some(first) = buckets.iter().map(|b| b.first_ms).min() else { return Ok((0.0, 0.0)) };
     let since = first.max(now_ms.saturating_sub(window_ms));
     let seconds = (now_ms.saturating_sub(since) as f64 / 1000.0).max(1.0);
@@ -23,9 +23,9 @@ fn rate_over(store: &Store, now_ms: u64, window_ms: u64) -> anyhow::Result<(f64,
 }
 
 pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::Result<Status> {
-    let totals = store.totals()?;
-    let counters = store.counters()?;
-    let (done, failed) = store.settled_of_spec()?;
+    let totals = store.meta.totals()?;
+    let counters = store.meta.counters()?;
+    let (done, failed) = store.meta.settled_of_spec()?;
     let pending = totals.segments.saturating_sub(done + failed);
     // Averages are over every outcome kept, of whichever spec.
     let settled = counters.mined + counters.failed;
@@ -33,7 +33,7 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
     let (one, _) = rate_over(store, now, 60_000)?;
     let (five, five_tokens) = rate_over(store, now, 300_000)?;
     let (fifteen, _) = rate_over(store, now, 900_000)?;
-    let failures = store.failure_reasons()?;
+    let failures = store.failures.reasons()?;
     let average = |sum: u64| if settled > 0 { sum as f64 / settled as f64 } else { 0.0 };
     let usage = counters.usage;
     let (tasks, workers) = match js {
@@ -48,9 +48,9 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
             done,
             failed,
             pending,
-            superseded: store.superseded()?.total(),
+            superseded: store.meta.superseded()?.total(),
         },
-        episodes: EpisodeCounts { total: totals.episodes, complete: store.complete_episodes() },
+        episodes: EpisodeCounts { total: totals.episodes, complete: store.episodes.complete_count() },
         rate: Rate {
             segments_per_s: five,
             output_tokens_per_s: five_tokens,
@@ -62,11 +62,12 @@ pub async fn gather(store: &Store, js: Option<&jetstream::Context>) -> anyhow::R
         workers,
         queue: Queue { reachable: tasks.is_some(), tasks },
         failures,
-        failures_by_kind: store.failure_kinds()?,
+        failures_by_kind: store.failures.kinds()?,
         catching_up: None,
-        spec: store.spec()?.as_ref().map(SpecSummary::of),
+        spec: store.meta.spec()?.as_ref().map(SpecSummary::of),
         reloads,
         grounding: store
+            .meta
             .quality()?
             .into_iter()
             .map(|(model, figures)| {

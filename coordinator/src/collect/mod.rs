@@ -156,7 +156,7 @@ async fn collect_into(
             catching_up.behind
         );
     }
-    if store.totals()?.episodes == 0 {
+    if store.meta.totals()?.episodes == 0 {
         tracing::warn!(
             "nothing is enqueued in this data dir: outcomes read now are kept aside until `coordinator enqueue` \
              records their episodes"
@@ -165,7 +165,7 @@ async fn collect_into(
     let readers_stop = cancel.child_token();
     let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
     for stream in STREAMS {
-        let after = store.position(stream)?;
+        let after = store.positions.get(stream)?;
         tokio::spawn(reader::read(js.clone(), stream, after, None, sender.clone(), readers_stop.clone()));
     }
     drop(sender);
@@ -194,7 +194,7 @@ async fn collect_into(
             write_complete_episodes(store, settings, Some(&episode), collected)?;
         }
         let done = {
-            let (totals, (mined, failed)) = (store.totals()?, store.settled_of_spec()?);
+            let (totals, (mined, failed)) = (store.meta.totals()?, store.meta.settled_of_spec()?);
             !settings.follow && totals.segments > 0 && mined + failed >= totals.segments
         };
         if let Some(path) = &settings.snapshot {
@@ -270,10 +270,10 @@ async fn apply(
     }
     let recorded = store.apply(&outcomes, unix_now_ms())?;
     for (stream, sequence) in &passed {
-        store.advance(stream, *sequence)?;
+        store.positions.advance(stream, *sequence)?;
     }
     store.flush().await?;
-    let spec = store.spec()?;
+    let spec = store.meta.spec()?;
     let current = spec.as_ref().map(|spec| spec.mining_spec());
     let mut off_spec = Vec::new();
     for (incoming, recorded) in outcomes.iter().zip(recorded) {
@@ -325,7 +325,7 @@ impl CatchUp {
             let mut handle =
                 js.get_stream(stream).await.with_context(|| format!("stream {stream} is missing: run enqueue"))?;
             let last = handle.info().await.map(|info| info.state.last_sequence).unwrap_or(0);
-            streams.push((stream, last, store.position(stream)?));
+            streams.push((stream, last, store.positions.get(stream)?));
         }
         let behind = streams.iter().map(|(_, last, at)| last.saturating_sub(*at)).sum();
         Ok(Self { streams, behind })
@@ -354,13 +354,14 @@ fn write_complete_episodes(
     collected: &mut Collected,
 ) -> anyhow::Result<()> {
     let candidates: Vec<(protocol::EpisodeId, crate::store::EpisodeRecord)> = match episode {
-        Some(id) => store.episode(id)?.map(|record| (id.clone(), record)).into_iter().collect(),
+        Some(id) => store.episodes.get(id)?.map(|record| (id.clone(), record)).into_iter().collect(),
         // Not written yet, or written and since removed from out/.
         None => store
-            .episodes()?
+            .episodes
+            .all()?
             .into_iter()
             .filter(|(id, _)| {
-                !store.is_complete(id).unwrap_or(false) || !output::episode_path(&settings.out, id).exists()
+                !store.episodes.is_complete(id).unwrap_or(false) || !output::episode_path(&settings.out, id).exists()
             })
             .collect(),
     };

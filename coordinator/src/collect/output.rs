@@ -30,11 +30,11 @@ pub fn episode_file(
     record: &EpisodeRecord,
     ungrounded: UngroundedItems,
 ) -> anyhow::Result<Option<EpisodeFile>> {
-    if store.settled_in_episode(id) < record.segment_count as usize {
+    if store.outcomes.settled_in(id)? < u64::from(record.segment_count) {
         return Ok(None);
     }
     let segments: Vec<SegmentEntry> =
-        store.episode_outcomes(id)?.iter().map(|settled| segment_entry(settled, ungrounded)).collect();
+        store.outcomes.of_episode(id)?.iter().map(|settled| segment_entry(settled, ungrounded)).collect();
     let episode = EpisodeInfo {
         id: id.as_str().to_owned(),
         source_path: record.source_path.clone(),
@@ -62,7 +62,7 @@ pub fn write_episode(
     std::fs::write(&temp, serde_json::to_vec_pretty(&file)?)
         .with_context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, &path).with_context(|| format!("cannot move {} into place", path.display()))?;
-    store.mark_complete(id)?;
+    store.episodes.mark_complete(id)?;
     Ok(true)
 }
 
@@ -73,14 +73,14 @@ pub fn export_jsonl(
     ungrounded: UngroundedItems,
 ) -> anyhow::Result<u64> {
     let mut lines = 0;
-    for (id, record) in store.episodes()? {
+    for (id, record) in store.episodes.all()? {
         let episode = EpisodeRef {
             id: id.as_str().to_owned(),
             source_path: record.source_path.clone(),
             title: record.title.clone(),
             metadata: record.metadata.clone(),
         };
-        for settled in store.episode_outcomes(&id)? {
+        for settled in store.outcomes.of_episode(&id)? {
             let line = ExportLine { segment: segment_entry(&settled, ungrounded), episode: episode.clone() };
             serde_json::to_writer(&mut *writer, &line)?;
             writer.write_all(b"\n")?;

@@ -23,11 +23,11 @@ pub struct Series {
     /// Width of each point in seconds (60, or wider for a long run).
     pub point_s: u64,
     /// `[start unix ms, segments, output tokens]` per point, in time order.
-    pub points: Vec<crate::store::outcomes::SeriesPoint>,
+    pub points: Vec<crate::store::series::SeriesPoint>,
 }
 
 pub fn series(store: &Store) -> anyhow::Result<Series> {
-    let (width_ms, points) = store.series(60_000, MAX_POINTS)?;
+    let (width_ms, points) = store.series.points(60_000, MAX_POINTS)?;
     Ok(Series { point_s: width_ms / 1000, points })
 }
 
@@ -58,8 +58,8 @@ pub struct FailedSegment {
 pub fn failures(store: &Store) -> anyhow::Result<Vec<FailureGroup>> {
     let group = |kind: FailureKind, count| FailureGroup { kind, meaning: kind.meaning(), count, segments: Vec::new() };
     let mut groups: BTreeMap<FailureKind, FailureGroup> =
-        store.failure_kinds()?.into_iter().map(|(kind, count)| (kind, group(kind, count))).collect();
-    for failure in store.failures()? {
+        store.failures.kinds()?.into_iter().map(|(kind, count)| (kind, group(kind, count))).collect();
+    for failure in store.failed()? {
         let group = groups.entry(failure.kind).or_insert_with(|| group(failure.kind, 1));
         if group.segments.len() < LISTED_PER_KIND {
             let raw = failure.raw_output.as_deref();
@@ -101,7 +101,7 @@ pub struct EpisodeRow {
 /// incomplete ones first.
 pub fn episodes(store: &Store, search: &str) -> anyhow::Result<Episodes> {
     let search = search.trim().to_lowercase();
-    let all = store.episodes()?;
+    let all = store.episodes.all()?;
     let total = all.len();
     let mut matching: Vec<_> = all
         .into_iter()
@@ -110,7 +110,7 @@ pub fn episodes(store: &Store, search: &str) -> anyhow::Result<Episodes> {
                 || id.as_str().to_lowercase().contains(&search)
                 || record.title.to_lowercase().contains(&search)
         })
-        .map(|(id, record)| Ok((store.is_complete(&id)?, id, record)))
+        .map(|(id, record)| Ok((store.episodes.is_complete(&id)?, id, record)))
         .collect::<anyhow::Result<_>>()?;
     let count = matching.len();
     matching.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
@@ -119,7 +119,7 @@ pub fn episodes(store: &Store, search: &str) -> anyhow::Result<Episodes> {
         .take(EPISODES_LISTED)
         .map(|(complete, id, record)| {
             Ok(EpisodeRow {
-                settled: if complete { u64::from(record.segment_count) } else { store.settled_in(&id)? },
+                settled: if complete { u64::from(record.segment_count) } else { store.outcomes.settled_in(&id)? },
                 file: complete.then(|| format!("/out/{}.json", id.as_str())),
                 id: id.to_string(),
                 title: record.title,

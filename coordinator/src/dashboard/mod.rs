@@ -253,7 +253,7 @@ async fn output_file(State(shared): State<Arc<Shared>>, Path(path): Path<String>
     let id = path.strip_suffix(".json").ok_or_else(not_found)?;
     let id = protocol::EpisodeId::parse(id).map_err(|_| not_found())?;
     let store = open(&shared)?;
-    if store.episode(&id)?.is_none() {
+    if store.episodes.get(&id)?.is_none() {
         return Err(not_found());
     }
     let file = crate::collect::output::episode_path(&shared.out, &id);

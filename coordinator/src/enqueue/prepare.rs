@@ -86,7 +86,7 @@ pub fn prepare(input: EpisodeInput<'_>, unused: &mut Unused) -> anyhow::Result<O
     let EpisodeInput { root, episode, shape, store, lost } = input;
     let Unused { bad, alternatives } = unused;
     let TaskShape { segment_seconds, answers } = shape;
-    let previous = store.map(|s| s.episode(&episode.id)).transpose()?.flatten();
+    let previous = store.map(|s| s.episodes.get(&episode.id)).transpose()?.flatten();
     for (i, candidate) in episode.candidates.iter().enumerate() {
         let bytes = match read_candidate(&root.join(candidate)) {
             Ok(bytes) => bytes,
@@ -117,7 +117,7 @@ pub fn prepare(input: EpisodeInput<'_>, unused: &mut Unused) -> anyhow::Result<O
         let segments = segmenter::segment_timed(&episode.id, &transcript.cues, segment_seconds * 1000);
         let title = transcript.title.clone().unwrap_or_else(|| title_from_id(&episode.id));
         let old_segments = match (&previous, store) {
-            (Some(_), Some(store)) => store.segments(&episode.id)?,
+            (Some(_), Some(store)) => store.episodes.segments(&episode.id)?,
             _ => Vec::new(),
         };
         let count = segments.len() as u32;
@@ -208,9 +208,10 @@ fn compare(segments: Vec<(protocol::Segment, Vec<CueMark>)>, against: &Against<'
         // Settled by an earlier run whose store this one does not have
         // (found on the streams): counted when the episode is recorded.
         let settled_before = match (old, store) {
-            (None, Some(store)) => {
-                store.orphan(&segment.key())?.is_some_and(|kept| kept.task().segment.content_hash() == content_hash)
-            }
+            (None, Some(store)) => store
+                .outcomes
+                .orphan(&segment.key())?
+                .is_some_and(|kept| kept.task().segment.content_hash() == content_hash),
             _ => false,
         };
         if settled_before {

@@ -20,10 +20,10 @@ pub type Lost = HashMap<EpisodeId, Vec<u32>>;
 
 pub async fn lost_segments(js: &jetstream::Context, store: &Store) -> anyhow::Result<Lost> {
     let mut unsettled: Vec<SegmentKey> = Vec::new();
-    for (id, _) in store.episodes()? {
-        for (index, _) in store.segments(&id)? {
+    for (id, _) in store.episodes.all()? {
+        for (index, _) in store.episodes.segments(&id)? {
             let key = SegmentKey::new(id.clone(), index);
-            if store.outcome(&key)?.is_none() {
+            if store.outcomes.get(&key)?.is_none() {
                 unsettled.push(key);
             }
         }

@@ -127,7 +127,7 @@ pub async fn run(settings: RunSettings, store: Store, cancel: CancellationToken)
     if cancel.is_cancelled() {
         return Ok(Ended::Interrupted);
     }
-    let (done, failed) = store.settled_of_spec()?;
+    let (done, failed) = store.meta.settled_of_spec()?;
     Ok(Ended::Settled { done, failed })
 }
 
@@ -154,14 +154,14 @@ async fn nats(settings: &RunSettings) -> anyhow::Result<(Option<EmbeddedNats>, a
 
 /// A bar of settled segments, with the rate and ETA `status` would show.
 async fn show_progress(store: Store, cancel: CancellationToken) {
-    let bar = ProgressBar::new(store.totals().map(|t| t.segments).unwrap_or(0));
+    let bar = ProgressBar::new(store.meta.totals().map(|t| t.segments).unwrap_or(0));
     bar.set_style(
         ProgressStyle::with_template("run [{elapsed_precise}] {wide_bar} {pos}/{len} segments  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut last_line = std::time::Instant::now();
     while !cancel.is_cancelled() {
-        if let (Ok(totals), Ok((mined, failed))) = (store.totals(), store.settled_of_spec()) {
+        if let (Ok(totals), Ok((mined, failed))) = (store.meta.totals(), store.meta.settled_of_spec()) {
             bar.set_length(totals.segments);
             bar.set_position(mined + failed);
             bar.set_message(format!("{failed} failed"));
