@@ -4,7 +4,9 @@
 //! throughput rising sub-linearly with concurrency, a bounded queue beyond the
 //! slots, 503 past it), models Ollama's model loads (a request whose load
 //! options differ from the loaded model's waits for the calls in flight and
-//! pays a load; loads are counted), and injects faults on request.
+//! pays a load; loads are counted), injects faults on request, and has a
+//! gate: while it is held, chat answers wait at it (counted), so a test
+//! waits for "n calls in flight" and releases them instead of sleeping.
 //!
 //! A deliberately small HTTP/1.1 server: it only has to serve our own
 //! clients. Connections are kept alive between requests, as Ollama's and
@@ -98,6 +100,10 @@ struct State {
     loads: AtomicU64,
     /// Chat requests by the `num_ctx` they asked for (0: none given).
     num_ctx: Mutex<std::collections::BTreeMap<u64, u64>>,
+    /// `true` while the gate is held: chat answers wait until it is released.
+    gate: tokio::sync::watch::Sender<bool>,
+    /// Chat requests waiting at the gate.
+    at_gate: AtomicUsize,
 }
 
 /// A running fake server; stops when dropped.
@@ -202,6 +208,48 @@ impl FakeLlm {
     pub fn generating(&self) -> usize {
         self.state.generating.load(Ordering::Relaxed)
     }
+
+    /// Holds every chat answer from now on at the gate (after its request is
+    /// counted and its fault, if any, is decided; before it is generated).
+    pub fn hold(&self) {
+        self.state.gate.send_replace(true);
+    }
+
+    /// Lets the answers held at the gate, and every later one, through.
+    pub fn release(&self) {
+        self.state.gate.send_replace(false);
+    }
+
+    /// Chat requests waiting at the gate.
+    pub fn at_gate(&self) -> usize {
+        self.state.at_gate.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `calls` requests wait at the gate (panics after `limit`).
+    pub async fn wait_at_gate(&self, calls: usize, limit: Duration) {
+        crate::wait::until_async(limit, &format!("{calls} call(s) held at the fake LLM's gate"), || async {
+            self.at_gate() >= calls
+        })
+        .await;
+    }
+}
+
+/// Waits while the gate is held; counted in `at_gate` meanwhile (also when
+/// the call is dropped there).
+async fn pass_gate(state: &State) {
+    struct AtGate<'s>(&'s AtomicUsize);
+    impl Drop for AtGate<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let mut held = state.gate.subscribe();
+    if !*held.borrow_and_update() {
+        return;
+    }
+    state.at_gate.fetch_add(1, Ordering::SeqCst);
+    let _counted = AtGate(&state.at_gate);
+    let _ = held.wait_for(|held| !held).await;
 }
 
 impl Drop for FakeLlm {
@@ -427,6 +475,7 @@ async fn chat(state: &State, body: &[u8], openai: bool) -> Option<(u16, Value)> 
         Some(Fault::Drop) => return None,
         _ => {}
     }
+    pass_gate(state).await;
     let capacity = state.capacity.lock().expect("lock").clone();
     let load_ms = load(state, &load_key, capacity.load_ms).await;
     // Queue beyond the slots; 503 past the queue, as Ollama does.

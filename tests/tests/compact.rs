@@ -178,9 +178,9 @@ async fn respec_to_compact_queues_every_segment_again_with_its_cue_marks() {
         assert!(std::time::Instant::now() < deadline, "the compact worker mined every segment again");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(mining.messages(streams::RESULTS).await, 20, "each segment mined once in each mode");
+    // Once the worker has drained and exited, nothing more can arrive.
     assert_eq!(terminate(&mut worker, Duration::from_secs(30)).0, Some(0));
+    assert_eq!(mining.messages(streams::RESULTS).await, 20, "each segment mined once in each mode");
     collect(&mining);
     validate_out(&mining.out_dir());
     for file in episodes(&mining) {

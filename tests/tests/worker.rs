@@ -168,24 +168,22 @@ async fn a_missing_model_pauses_the_worker_until_it_appears() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_call_drains_then_hands_the_task_back() {
     let mining = Mining::enqueue(&[("one.srt", &srt(1))]);
-    // 60 s calls: the call cannot finish within the 1 s drain timeout.
-    let slow = Capacity { tokens_per_s: 10.0, output_tokens: 600, scaling: 1.0, ..Capacity::default() };
-    let llm = FakeLlm::start(&[MODEL], slow).await;
+    // The call is held at the fake LLM's gate: it cannot finish within the 1 s drain timeout.
+    let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
+    llm.hold();
     let mut worker = mining.worker("w", &llm.url(), &["--drain-timeout", "1s", "--ack-wait", "30s"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while llm.generating() == 0 {
-        assert!(Instant::now() < deadline, "the call never started:\n{}", mining.log("w"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    llm.wait_at_gate(1, Duration::from_secs(20)).await;
     let (code, took) = terminate(&mut worker, Duration::from_secs(10));
     assert_eq!(code, Some(0), "{}", mining.log("w"));
     assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "exit took {took:?}");
     assert_eq!(mining.messages(streams::RESULTS).await, 0);
     // The task was handed back (Nak), not left to ack_wait: the next worker gets it at once.
-    llm.set_capacity(Capacity::default());
+    llm.release();
     let mut next = mining.worker("w2", &llm.url(), &["--ack-wait", "30s"]);
     mining.wait_settled(Duration::from_secs(10)).await;
     assert_mined_exactly_once(&mining).await;
+    assert_eq!(llm.requests(), 2, "asked once by each worker: the held call was given up, not answered");
+    assert_eq!(llm.at_gate(), 0);
     assert_eq!(terminate(&mut next, Duration::from_secs(10)).0, Some(0));
 }
 
