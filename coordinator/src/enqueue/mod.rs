@@ -61,30 +61,47 @@ struct InFlight {
     refused: Option<String>,
 }
 
+/// What one step of the publishing loop handles: an episode from the
+/// corpus reader, or a server's acknowledgement of one task.
+pub enum Event {
+    Prepared(Outcome, prepare::Unused),
+    Acked(usize, Acked),
+}
+
+/// What a step did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stepped {
+    /// The episode is enqueued as it is: nothing to publish.
+    Unchanged,
+    /// None of the episode's files could be read (counted among the bad files).
+    Unreadable,
+    /// A dry run: the episode is counted, not published.
+    Counted,
+    /// This many of the episode's tasks went out (0: the episode was
+    /// recorded at once, as nothing of it changed that needs a task).
+    Published(usize),
+    /// A task's acknowledgement is counted (its episode is recorded once all are).
+    Acked,
+}
+
 pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Summary> {
     let root = settings.corpus.clone();
     let scan = corpus::scan(&root).with_context(|| format!("cannot read the corpus folder {}", root.display()))?;
     let mut summary = Summary { skipped: scan.skipped, ..Summary::default() };
     let progress = Progress::new("enqueue", scan.episodes.len() as u64);
-    let store = match &target {
-        Target::Server { store, .. } => Some(store.clone()),
-        Target::DryRun => None,
-    };
-    let mut spec = None;
-    if let Target::Server { js, store } = &target {
-        spec = Some(crate::spec::Keeper::settle(js, store, &settings.mining, "enqueue").await?);
-        summary.history = crate::collect::catch_up(js, store).await?;
+    let (mut spec, mut lost, mut store) = (None, reconcile::Lost::new(), None);
+    if let Target::Server { js, store: kept } = &target {
+        spec = Some(crate::spec::Keeper::settle(js, kept, &settings.mining, "enqueue").await?);
+        summary.history = crate::collect::catch_up(js, kept).await?;
+        lost = reconcile::lost_segments(js, kept).await?;
+        store = Some(kept.clone());
     }
-    let lost = match &target {
-        Target::Server { js, store } => reconcile::lost_segments(js, store).await?,
-        Target::DryRun => reconcile::Lost::new(),
-    };
     summary.lost = lost.values().map(|v| v.len() as u64).sum();
-    let (tx, mut rx) = mpsc::channel(PREPARED_AHEAD);
     let shape = prepare::TaskShape {
         segment_seconds: settings.segment_seconds,
         answers: spec.as_ref().map(|keeper| keeper.spec.answers).unwrap_or_default(),
     };
+    let (tx, mut rx) = mpsc::channel(PREPARED_AHEAD);
     let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         for episode in &scan.episodes {
             let mut unused = prepare::Unused::default();
@@ -97,75 +114,145 @@ pub async fn run(settings: EnqueueSettings, target: Target) -> anyhow::Result<Su
         }
         Ok(())
     });
-
-    let mut publisher = match &target {
-        Target::Server { js, .. } => Some(Publisher::new(js.clone())),
-        Target::DryRun => None,
-    };
-    let mut in_flight: HashMap<usize, InFlight> = HashMap::new();
-    let mut next_slot = 0usize;
+    let mut enqueuer = Enqueuer::new(target, spec, summary, progress);
     loop {
-        let pending_acks = publisher.as_ref().is_some_and(|p| p.in_flight() > 0);
-        tokio::select! {
-            received = rx.recv() => {
-                let Some((outcome, prepare::Unused { bad, alternatives })) = received else { break };
-                summary.bad.extend(bad);
-                summary.alternatives.extend(alternatives);
-                progress.inc(&summary);
-                let prepared = match outcome {
-                    Outcome::Unchanged { segments, .. } => {
-                        summary.unchanged_episodes += 1;
-                        summary.unchanged_segments += u64::from(segments);
-                        continue;
-                    }
-                    Outcome::Unreadable => continue,
-                    Outcome::Ready(prepared) => prepared,
-                };
-                summary.note_prepared(&prepared);
-                let (Some(publisher), Target::Server { js, store }) = (publisher.as_mut(), &target) else {
-                    continue; // dry run: counted, not published
-                };
-                if let Some(spec) = spec.as_mut() {
-                    // Before its tasks are out: workers size their requests from the spec.
-                    spec.hold(prepared.longest_user_chars).await?;
-                }
-                purge_stale(js, &prepared).await?;
-                let slot = next_slot;
-                next_slot += 1;
-                let remaining = prepared.tasks.len();
-                in_flight.insert(slot, InFlight { prepared, remaining, refused: None });
-                if remaining == 0 {
-                    settle_episode(store, &mut in_flight, slot, &mut summary)?;
-                    continue;
-                }
-                let tasks = std::mem::take(&mut in_flight.get_mut(&slot).expect("just inserted").prepared.tasks);
-                for task in &tasks {
-                    let done = publisher.publish(slot, task).await.context("lost the connection to NATS while publishing")?;
-                    for (slot, acked) in done {
-                        settle_ack(store, &mut in_flight, slot, acked, &mut summary)?;
-                    }
-                }
-            }
-            Some((slot, acked)) = async { publisher.as_mut()?.next_ack().await }, if pending_acks => {
-                if let Target::Server { store, .. } = &target {
-                    settle_ack(store, &mut in_flight, slot, acked, &mut summary)?;
-                }
-            }
-        }
+        let event = tokio::select! {
+            received = rx.recv() => match received {
+                Some((outcome, unused)) => Event::Prepared(outcome, unused),
+                None => break,
+            },
+            Some((slot, acked)) = enqueuer.next_ack(), if enqueuer.acks_pending() => Event::Acked(slot, acked),
+        };
+        enqueuer.step(event).await?;
     }
-    if let (Some(publisher), Target::Server { store, .. }) = (publisher.as_mut(), &target) {
-        while let Some((slot, acked)) = publisher.next_ack().await {
-            settle_ack(store, &mut in_flight, slot, acked, &mut summary)?;
-        }
-        store.flush().await?;
-    }
+    let summary = enqueuer.finish().await?;
     producer.await.context("the corpus reader panicked")??;
-    if let Some(spec) = &spec {
-        summary.too_long = spec.too_long;
-        summary.spec = Some(spec.spec.summary());
-    }
-    progress.finish();
     Ok(summary)
+}
+
+/// The publishing loop's state: what is published and not yet acknowledged, and the summary.
+pub struct Enqueuer {
+    target: Target,
+    /// `None` on a dry run.
+    publisher: Option<Publisher>,
+    spec: Option<crate::spec::Keeper>,
+    summary: Summary,
+    progress: Progress,
+    in_flight: HashMap<usize, InFlight>,
+    next_slot: usize,
+}
+
+impl Enqueuer {
+    pub fn new(target: Target, spec: Option<crate::spec::Keeper>, summary: Summary, progress: Progress) -> Self {
+        let publisher = match &target {
+            Target::Server { js, .. } => Some(Publisher::new(js.clone())),
+            Target::DryRun => None,
+        };
+        Self { target, publisher, spec, summary, progress, in_flight: HashMap::new(), next_slot: 0 }
+    }
+
+    fn acks_pending(&self) -> bool {
+        self.publisher.as_ref().is_some_and(|p| p.in_flight() > 0)
+    }
+
+    async fn next_ack(&mut self) -> Option<(usize, Acked)> {
+        self.publisher.as_mut()?.next_ack().await
+    }
+
+    pub async fn step(&mut self, event: Event) -> anyhow::Result<Stepped> {
+        match event {
+            Event::Prepared(outcome, unused) => self.prepared(outcome, unused).await,
+            Event::Acked(slot, acked) => {
+                self.settle_ack(slot, acked)?;
+                Ok(Stepped::Acked)
+            }
+        }
+    }
+
+    /// Counts an episode, and publishes its tasks unless this is a dry run.
+    async fn prepared(&mut self, outcome: Outcome, unused: prepare::Unused) -> anyhow::Result<Stepped> {
+        self.summary.bad.extend(unused.bad);
+        self.summary.alternatives.extend(unused.alternatives);
+        self.progress.inc(&self.summary);
+        let prepared = match outcome {
+            Outcome::Unchanged { segments } => {
+                self.summary.unchanged_episodes += 1;
+                self.summary.unchanged_segments += u64::from(segments);
+                return Ok(Stepped::Unchanged);
+            }
+            Outcome::Unreadable => return Ok(Stepped::Unreadable),
+            Outcome::Ready(prepared) => prepared,
+        };
+        self.summary.note_prepared(&prepared);
+        let Target::Server { js, .. } = &self.target else { return Ok(Stepped::Counted) };
+        if let Some(spec) = self.spec.as_mut() {
+            // Before its tasks are out: workers size their requests from the spec.
+            spec.hold(prepared.longest_user_chars).await?;
+        }
+        purge_stale(js, &prepared).await?;
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        let mut prepared = prepared;
+        let tasks = std::mem::take(&mut prepared.tasks);
+        self.in_flight.insert(slot, InFlight { prepared, remaining: tasks.len(), refused: None });
+        if tasks.is_empty() {
+            self.settle_episode(slot)?;
+            return Ok(Stepped::Published(0));
+        }
+        for task in &tasks {
+            let publisher = self.publisher.as_mut().context("a server target has a publisher")?;
+            let done = publisher.publish(slot, task).await.context("lost the connection to NATS while publishing")?;
+            for (slot, acked) in done {
+                self.settle_ack(slot, acked)?;
+            }
+        }
+        Ok(Stepped::Published(tasks.len()))
+    }
+
+    fn settle_ack(&mut self, slot: usize, acked: Acked) -> anyhow::Result<()> {
+        let episode = self.in_flight.get_mut(&slot).context("ack for an unknown episode")?;
+        episode.remaining -= 1;
+        match acked {
+            Acked::Stored => self.summary.published += 1,
+            Acked::AlreadyQueued => self.summary.already_queued += 1,
+            Acked::Refused(reason) => episode.refused = Some(reason),
+        }
+        if episode.remaining == 0 {
+            self.settle_episode(slot)?;
+        }
+        Ok(())
+    }
+
+    /// Every ack is in: record the episode, or report why the server refused it.
+    fn settle_episode(&mut self, slot: usize) -> anyhow::Result<()> {
+        let episode = self.in_flight.remove(&slot).context("settled an unknown episode")?;
+        let prepared = episode.prepared;
+        match (episode.refused, &self.target) {
+            (Some(reason), _) => self.summary.refused.push((prepared.id.to_string(), reason)),
+            (None, Target::Server { store, .. }) => {
+                store.record_episode(&prepared.id, &prepared.record, &prepared.segments, &prepared.cues)?
+            }
+            (None, Target::DryRun) => {}
+        }
+        Ok(())
+    }
+
+    /// Waits for the last acknowledgements, makes the store durable, and
+    /// returns the summary.
+    pub async fn finish(mut self) -> anyhow::Result<Summary> {
+        while let Some((slot, acked)) = self.next_ack().await {
+            self.settle_ack(slot, acked)?;
+        }
+        if let Target::Server { store, .. } = &self.target {
+            store.flush().await?;
+        }
+        if let Some(spec) = &self.spec {
+            self.summary.too_long = spec.too_long;
+            self.summary.spec = Some(spec.spec.summary());
+        }
+        self.progress.finish();
+        Ok(self.summary)
+    }
 }
 
 /// Removes queued tasks whose segment changed or no longer exists.
@@ -181,38 +268,49 @@ async fn purge_stale(js: &jetstream::Context, prepared: &Prepared) -> anyhow::Re
     Ok(())
 }
 
-fn settle_ack(
-    store: &Store,
-    in_flight: &mut HashMap<usize, InFlight>,
-    slot: usize,
-    acked: Acked,
-    summary: &mut Summary,
-) -> anyhow::Result<()> {
-    let episode = in_flight.get_mut(&slot).context("ack for an unknown episode")?;
-    episode.remaining -= 1;
-    match acked {
-        Acked::Stored => summary.published += 1,
-        Acked::AlreadyQueued => summary.already_queued += 1,
-        Acked::Refused(reason) => episode.refused = Some(reason),
-    }
-    if episode.remaining == 0 {
-        settle_episode(store, in_flight, slot, summary)?;
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Every ack is in: record the episode, or report why the server refused it.
-fn settle_episode(
-    store: &Store,
-    in_flight: &mut HashMap<usize, InFlight>,
-    slot: usize,
-    summary: &mut Summary,
-) -> anyhow::Result<()> {
-    let episode = in_flight.remove(&slot).context("settled an unknown episode")?;
-    let prepared = episode.prepared;
-    match episode.refused {
-        Some(reason) => summary.refused.push((prepared.id.to_string(), reason)),
-        None => store.record_episode(&prepared.id, &prepared.record, &prepared.segments, &prepared.cues)?,
+    /// One episode of `cues` SRT cues, prepared as a dry run prepares it.
+    fn prepared(cues: usize) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let srt: String = (0..cues)
+            .map(|i| {
+                format!("{}\n00:{i:02}:00,000 --> 00:{i:02}:30,000\nCue {i} says something worth mining.\n\n", i + 1)
+            })
+            .collect();
+        std::fs::write(dir.path().join("a.srt"), srt).unwrap();
+        let scan = corpus::scan(dir.path()).unwrap();
+        let shape = prepare::TaskShape { segment_seconds: 30, answers: Default::default() };
+        let input =
+            prepare::EpisodeInput { root: dir.path(), episode: &scan.episodes[0], shape, store: None, lost: &[] };
+        prepare::prepare(input, &mut prepare::Unused::default()).unwrap()
     }
-    Ok(())
+
+    #[tokio::test]
+    async fn a_dry_run_step_counts_each_episode_by_what_became_of_it_and_publishes_nothing() {
+        let mut enqueuer = Enqueuer::new(Target::DryRun, None, Summary::default(), Progress::new("test", 3));
+        let unused = || prepare::Unused::default();
+        assert_eq!(enqueuer.step(Event::Prepared(prepared(4), unused())).await.unwrap(), Stepped::Counted);
+        let unchanged = Outcome::Unchanged { segments: 7 };
+        assert_eq!(enqueuer.step(Event::Prepared(unchanged, unused())).await.unwrap(), Stepped::Unchanged);
+        let bad = prepare::Unused {
+            bad: vec![prepare::BadFile { path: "b.srt".into(), reason: "not UTF-8".into() }],
+            alternatives: Vec::new(),
+        };
+        assert_eq!(enqueuer.step(Event::Prepared(Outcome::Unreadable, bad)).await.unwrap(), Stepped::Unreadable);
+        assert!(!enqueuer.acks_pending(), "a dry run has nothing to acknowledge");
+        let summary = enqueuer.finish().await.unwrap();
+        assert_eq!((summary.episodes_read(), summary.formats["SRT"].segments), (1, 4));
+        assert_eq!((summary.unchanged_episodes, summary.unchanged_segments), (1, 7));
+        assert_eq!((summary.published, summary.bad.len()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn an_ack_for_an_episode_not_in_flight_is_an_error_not_a_miscount() {
+        let mut enqueuer = Enqueuer::new(Target::DryRun, None, Summary::default(), Progress::new("test", 0));
+        let err = enqueuer.step(Event::Acked(3, Acked::Stored)).await.unwrap_err();
+        assert!(err.to_string().contains("unknown episode"), "{err}");
+    }
 }

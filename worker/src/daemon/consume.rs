@@ -71,6 +71,18 @@ struct Shared {
     spec_check: super::spec_check::SpecCheck,
 }
 
+/// What one step of the pull loop did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pulled {
+    /// Handed this many tasks to handlers (0: the pull expired empty).
+    Tasks(usize),
+    /// The server did not answer the pull; it is asked again after backoff.
+    Failed,
+    /// No more pulls: the worker is stopping, its outbox's disk is full, or
+    /// it met a task of a newer version (it then waited to be stopped).
+    Stop,
+}
+
 pub async fn run(
     miner: Miner,
     js: jetstream::Context,
@@ -91,7 +103,7 @@ pub async fn run(
         miner,
         js,
         outbox,
-        settings: settings.clone(),
+        settings,
         counters,
         paused: watch::channel(None).0,
         needs_upgrade: CancellationToken::new(),
@@ -102,116 +114,153 @@ pub async fn run(
         session: cancel.clone(),
         spec_check,
     });
-    let tracker = TaskTracker::new();
-    // Ends with the pull loop, whatever ends it, so the drain below waits only for handlers.
-    let pulling = cancel.child_token();
-    tracker.spawn(watch_model(shared.clone(), pulling.clone()));
-    let limiter = settings.rate.and_then(super::limits::rate_limiter);
-    let mut outage = Outage::new("pulling tasks");
-    loop {
-        // One task per call slot the endpoints allow now (auto moves it).
-        let free = loop {
-            let settled = shared.settled.notified();
-            let free = shared.miner.llm.capacity().saturating_sub(shared.counters.in_flight.load(Ordering::SeqCst));
-            if free > 0 {
-                break free;
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => break 0,
-                _ = settled => {}
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-        };
-        if cancel.is_cancelled() || shared.outbox_full.is_cancelled() {
-            break;
+    let mut puller = Puller::new(shared, consumer, cancel);
+    while puller.step().await != Pulled::Stop {}
+    puller.drain().await
+}
+
+/// The pull loop's state: one [`Puller::step`] pulls once and hands what it
+/// got to handlers; [`Puller::drain`] ends the loop.
+struct Puller {
+    shared: Arc<Shared>,
+    consumer: PullConsumer,
+    /// Every handler (and the model watcher), for the drain.
+    tracker: TaskTracker,
+    /// Ends with the pull loop, whatever ends it, so the drain waits only for handlers.
+    pulling: CancellationToken,
+    limiter: Option<super::limits::Limiter>,
+    outage: Outage,
+    cancel: CancellationToken,
+}
+
+impl Puller {
+    fn new(shared: Arc<Shared>, consumer: PullConsumer, cancel: CancellationToken) -> Self {
+        let tracker = TaskTracker::new();
+        let pulling = cancel.child_token();
+        tracker.spawn(watch_model(shared.clone(), pulling.clone()));
+        let limiter = shared.settings.rate.and_then(super::limits::rate_limiter);
+        Self { shared, consumer, tracker, pulling, limiter, outage: Outage::new("pulling tasks"), cancel }
+    }
+
+    /// Waits for a free call slot, pulls as many tasks as are free (one per
+    /// permit under a rate cap), and spawns a handler for each.
+    async fn step(&mut self) -> Pulled {
+        let Some(free) = self.free_slots().await else { return Pulled::Stop };
+        if self.shared.outbox_full.is_cancelled() || !wait_unpaused(&self.shared, &self.cancel).await {
+            return Pulled::Stop;
         }
-        if !wait_unpaused(&shared, &cancel).await {
-            break;
-        }
-        if shared.needs_upgrade.is_cancelled() {
+        if self.shared.needs_upgrade.is_cancelled() {
             // No more pulls; what is in hand finishes. Stay up until stopped,
             // so launchd does not restart an old binary into the same task.
-            cancel.cancelled().await;
-            break;
+            self.cancel.cancelled().await;
+            return Pulled::Stop;
         }
         // A rate cap hands out one task per permit; otherwise one pull asks
         // for every free slot at once (one round trip, not one per slot).
-        let wanted = match &limiter {
-            Some(limiter) => {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = limiter.until_ready() => 1,
-                }
-            }
+        let wanted = match &self.limiter {
+            Some(limiter) => tokio::select! {
+                _ = self.cancel.cancelled() => return Pulled::Stop,
+                _ = limiter.until_ready() => 1,
+            },
             None => free.min(MAX_PULL),
         };
         let mut batch = tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = shared.outbox_full.cancelled() => break,
-            batch = consumer.batch().max_messages(wanted).expires(PULL_EXPIRY).messages() => match batch {
+            _ = self.cancel.cancelled() => return Pulled::Stop,
+            _ = self.shared.outbox_full.cancelled() => return Pulled::Stop,
+            batch = self.consumer.batch().max_messages(wanted).expires(PULL_EXPIRY).messages() => match batch {
                 Ok(batch) => batch,
                 Err(err) => {
-                    outage.failed(&err.to_string()).await;
-                    continue;
+                    self.outage.failed(&err.to_string()).await;
+                    return Pulled::Failed;
                 }
             },
         };
+        let mut handed = 0;
         loop {
             let message = tokio::select! {
-                _ = cancel.cancelled() => break,
+                _ = self.cancel.cancelled() => return Pulled::Stop,
                 message = batch.next() => message,
             };
             match message {
                 Some(Ok(message)) => {
-                    outage.recovered();
-                    let shared = shared.clone();
-                    shared.counters.in_flight.fetch_add(1, Ordering::SeqCst);
-                    tracker.spawn(async move {
-                        // A handler reacts to the drain deadline itself; one stuck in a step
-                        // that cannot (a disk or server that stopped answering) is given up
-                        // a little later, so a stop never waits forever: its task is redelivered.
-                        let abandoned = async {
-                            shared.hard_stop.cancelled().await;
-                            tokio::time::sleep(ABANDON_AFTER_DEADLINE).await;
-                        };
-                        let settled = tokio::select! {
-                            settled = handle(&shared, message, &shared.hard_stop) => settled,
-                            _ = abandoned => Err(anyhow::anyhow!("still settling at the drain deadline")),
-                        };
-                        if let Err(err) = settled {
-                            tracing::error!(
-                                error = format!("{err:#}"),
-                                "could not settle a task; the server will redeliver it"
-                            );
-                        }
-                        shared.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
-                        shared.settled.notify_waiters();
-                    });
+                    self.outage.recovered();
+                    self.spawn_handler(message);
+                    handed += 1;
                 }
                 Some(Err(err)) => {
-                    outage.failed(&err.to_string()).await;
-                    break;
+                    self.outage.failed(&err.to_string()).await;
+                    return Pulled::Failed;
                 }
                 None => {
-                    outage.recovered(); // the server answered: the pull is complete or expired
-                    break;
+                    self.outage.recovered(); // the server answered: the pull is complete or expired
+                    return Pulled::Tasks(handed);
                 }
             }
         }
     }
-    pulling.cancel();
-    tracker.close();
-    tracing::info!(in_flight = tracker.len(), drain = ?settings.drain_timeout, "stopping: no more pulls, draining");
-    if tokio::time::timeout(settings.drain_timeout, tracker.wait()).await.is_err() {
-        tracing::warn!("drain deadline reached: handing unfinished tasks back to the server");
-        shared.hard_stop.cancel();
-        tracker.wait().await;
+
+    /// Call slots the endpoints allow now (auto moves it), once one is free;
+    /// `None` when the worker is stopping.
+    async fn free_slots(&self) -> Option<usize> {
+        let shared = &self.shared;
+        loop {
+            let settled = shared.settled.notified();
+            let free = shared.miner.llm.capacity().saturating_sub(shared.counters.in_flight.load(Ordering::SeqCst));
+            if self.cancel.is_cancelled() {
+                return None;
+            }
+            if free > 0 {
+                return Some(free);
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return None,
+                _ = settled => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
     }
-    if shared.outbox_full.is_cancelled() {
-        return Err(OutboxFull(shared.outbox.path().to_path_buf()).into());
+
+    fn spawn_handler(&self, message: jetstream::Message) {
+        let shared = self.shared.clone();
+        shared.counters.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.tracker.spawn(async move {
+            // A handler reacts to the drain deadline itself; one stuck in a step
+            // that cannot (a disk or server that stopped answering) is given up
+            // a little later, so a stop never waits forever: its task is redelivered.
+            let abandoned = async {
+                shared.hard_stop.cancelled().await;
+                tokio::time::sleep(ABANDON_AFTER_DEADLINE).await;
+            };
+            let settled = tokio::select! {
+                settled = handle(&shared, message, &shared.hard_stop) => settled,
+                _ = abandoned => Err(anyhow::anyhow!("still settling at the drain deadline")),
+            };
+            if let Err(err) = settled {
+                tracing::error!(error = format!("{err:#}"), "could not settle a task; the server will redeliver it");
+            }
+            shared.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+            shared.settled.notify_waiters();
+        });
     }
-    shared.outbox.flush().await?;
-    Ok(())
+
+    /// No more pulls: lets the handlers finish until the drain deadline, then
+    /// has them hand back what they hold, and flushes the outbox.
+    async fn drain(self) -> anyhow::Result<()> {
+        let (shared, tracker) = (self.shared, self.tracker);
+        let drain_timeout = shared.settings.drain_timeout;
+        self.pulling.cancel();
+        tracker.close();
+        tracing::info!(in_flight = tracker.len(), drain = ?drain_timeout, "stopping: no more pulls, draining");
+        if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
+            tracing::warn!("drain deadline reached: handing unfinished tasks back to the server");
+            shared.hard_stop.cancel();
+            tracker.wait().await;
+        }
+        if shared.outbox_full.is_cancelled() {
+            return Err(OutboxFull(shared.outbox.path().to_path_buf()).into());
+        }
+        shared.outbox.flush().await
+    }
 }
 
 /// Waits while pulling is paused; false when the worker is stopping.

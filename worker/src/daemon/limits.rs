@@ -4,6 +4,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+/// A request-rate limiter, as the consume loop holds one.
+pub type Limiter = DefaultDirectRateLimiter;
+
 /// A limiter for `per_second` requests per second (fractions allowed: 0.5 = one
 /// every 2 s); `None` for a non-positive rate.
 pub fn rate_limiter(per_second: f64) -> Option<DefaultDirectRateLimiter> {
