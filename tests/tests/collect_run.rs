@@ -34,7 +34,7 @@ fn coordinator(data: &Path) -> Command {
     command
 }
 
-fn status(data: &Path, nats: &str) -> Value {
+fn status(data: &Path, nats: &str) -> protocol::status::Status {
     let out = coordinator(data).args(["status", "--json", "--nats", nats]).output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
@@ -62,11 +62,9 @@ async fn two_workers_and_collect_put_every_segment_in_out_exactly_once() {
     let failed: Vec<_> = segments.values().filter(|(s, _)| s == "failed").collect();
     assert!(!failed.is_empty() && failed.iter().all(|(_, why)| why["kind"] == "unusable-answer"), "{failed:?}");
     let now = status(&data, &mining.server.url());
-    assert_eq!(now["segments"]["total"], mining.segments);
-    assert_eq!(now["segments"]["done"], mined);
-    assert_eq!(now["segments"]["failed"], failed.len() as u64);
-    assert_eq!(now["segments"]["pending"], 0);
-    assert_eq!(now["episodes"]["complete"], 3);
+    assert_eq!((now.segments.total, now.segments.done), (mining.segments, mined));
+    assert_eq!((now.segments.failed, now.segments.pending), (failed.len() as u64, 0));
+    assert_eq!(now.episodes.complete, 3);
     let export = coordinator(&data).args(["export", "--jsonl"]).output().unwrap();
     let lines: Vec<Value> =
         String::from_utf8_lossy(&export.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -91,7 +89,7 @@ async fn two_workers_and_collect_put_every_segment_in_out_exactly_once() {
         coordinator(&data).args(["collect", "--nats", &mining.server.url(), "--out"]).arg(&out).output().unwrap();
     assert!(collect.status.success());
     assert!(read_out(&out).values().all(|(s, _)| s == "mined"), "retried segments are mined");
-    assert_eq!(status(&data, &mining.server.url())["segments"]["failed"], 0);
+    assert_eq!(status(&data, &mining.server.url()).segments.failed, 0);
     for worker in [&mut a, &mut b] {
         assert_eq!(terminate(worker, Duration::from_secs(10)).0, Some(0));
     }
@@ -135,8 +133,8 @@ fn wait_settled_at_least(data: &Path, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(out) = coordinator(data).args(["status", "--json", "--nats", url.trim()]).output() {
-            if let Ok(s) = serde_json::from_slice::<Value>(&out.stdout) {
-                if s["segments"]["done"].as_u64().unwrap_or(0) + s["segments"]["failed"].as_u64().unwrap_or(0) >= n {
+            if let Ok(s) = serde_json::from_slice::<protocol::status::Status>(&out.stdout) {
+                if s.segments.done + s.segments.failed >= n {
                     return;
                 }
             }
@@ -221,10 +219,10 @@ async fn status_predicts_the_remaining_time_within_20_percent() {
     let started = Instant::now();
     let eta = loop {
         let now = status(&data, &mining.server.url());
-        if started.elapsed() >= Duration::from_secs(6) && now["eta_s"].is_number() {
-            break now["eta_s"].as_f64().unwrap();
+        if let (true, Some(eta)) = (started.elapsed() >= Duration::from_secs(6), now.eta_s) {
+            break eta;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no ETA: {now}");
+        assert!(started.elapsed() < Duration::from_secs(30), "no ETA: {now:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let asked = Instant::now();

@@ -102,12 +102,11 @@ impl Fixture {
         assert_eq!(per_subject.len() as u64, expected, "one subject per segment");
         assert!(per_subject.values().all(|&n| n == 1), "a subject holds more than one task");
         let status = self.status().await;
-        assert_eq!(status["segments"]["total"], expected);
-        assert_eq!(status["segments"]["pending"], expected);
-        assert_eq!(status["queue"]["tasks"], expected);
+        assert_eq!((status.segments.total, status.segments.pending), (expected, expected));
+        assert_eq!(status.queue.tasks, Some(expected));
     }
 
-    async fn status(&self) -> serde_json::Value {
+    async fn status(&self) -> protocol::status::Status {
         let out = Command::new(binaries::coordinator())
             .args(["--data-dir", self.data.path().to_str().unwrap(), "status", "--json", "--nats", &self.server.url()])
             .output()

@@ -149,8 +149,7 @@ async fn a_real_episode_is_mined_or_failed_by_llama_server() {
         .args(["status", "--json", "--nats", &mining.server.url()])
         .output()
         .unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(status["segments"]["done"], results.len() as u64);
-    assert_eq!(status["segments"]["failed"], failures.len() as u64);
+    let status: protocol::status::Status = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!((status.segments.done, status.segments.failed), (results.len() as u64, failures.len() as u64));
     assert_eq!(terminate(&mut worker, Duration::from_secs(15)).0, Some(0));
 }

@@ -7,6 +7,7 @@ use podmine_tests::fake_llm::{Capacity, FakeLlm, Fault};
 use podmine_tests::mining::{terminate, Mining, Process};
 use podmine_tests::outputs::read_out;
 use podmine_tests::wait;
+use protocol::status::Status;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -21,9 +22,10 @@ fn shared(relative: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus").join(relative)).unwrap()
 }
 
-fn status(mining: &Mining) -> Value {
+/// `status --json`; `None` while it cannot answer (a collector holds the store).
+fn status(mining: &Mining) -> Option<Status> {
     let out = mining.coordinator().args(["status", "--json", "--nats", &mining.server.url()]).output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -82,8 +84,7 @@ async fn a_deleted_or_restored_data_dir_catches_up_from_the_streams_without_llm_
     };
     let half = mining.segments / 2;
     wait::until(Duration::from_secs(120), "half the segments collected", || {
-        let now = status(&mining);
-        now["segments"]["done"].as_u64().unwrap_or(0) + now["segments"]["failed"].as_u64().unwrap_or(0) >= half
+        status(&mining).is_some_and(|now| now.segments.done + now.segments.failed >= half)
     });
     assert_eq!(terminate(&mut follow, Duration::from_secs(20)).0, Some(0), "{}", mining.log("collect-1"));
     let halfway = mining.scratch.path().join("halfway");
@@ -120,7 +121,7 @@ async fn a_deleted_or_restored_data_dir_catches_up_from_the_streams_without_llm_
         command
     });
     assert_eq!(read_out(&out), first, "the same outputs after the data dir was lost ({collected})");
-    assert_eq!(status(&mining)["segments"]["pending"], 0);
+    assert_eq!(status(&mining).unwrap().segments.pending, 0);
 
     // 2. The data dir is restored from the copy taken halfway: collect alone catches up.
     std::fs::remove_dir_all(&data).unwrap();
@@ -132,11 +133,8 @@ async fn a_deleted_or_restored_data_dir_catches_up_from_the_streams_without_llm_
         command
     });
     assert_eq!(read_out(&out), first, "the same outputs after a restore from halfway");
-    let now = status(&mining);
-    assert_eq!(
-        (now["segments"]["pending"].as_u64(), now["segments"]["failed"].as_u64()),
-        (Some(0), Some(failed.len() as u64))
-    );
+    let now = status(&mining).unwrap();
+    assert_eq!((now.segments.pending, now.segments.failed), (0, failed.len() as u64));
     assert_eq!(llm.requests(), calls, "no LLM call was made to recover");
     eprintln!(
         "{} segments ({} failed) recovered twice from the streams; {calls} LLM calls in all, none to recover",

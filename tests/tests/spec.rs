@@ -9,17 +9,19 @@ use podmine_tests::fake_llm::{Capacity, FakeLlm};
 use podmine_tests::mining::{srt, Mining, Process};
 use podmine_tests::users::reference;
 use protocol::output::EpisodeFile;
+use protocol::status::{SpecSummary, Status};
 use protocol::streams;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "qwen2.5:7b-instruct";
 
-fn status(mining: &Mining) -> Value {
-    let output = mining.coordinator().args(["status", "--json", "--nats", &mining.server.url()]).output().unwrap();
-    assert!(output.status.success(), "status: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+fn status(mining: &Mining) -> Status {
+    mining.status()
+}
+
+fn spec_of(status: &Status) -> &SpecSummary {
+    status.spec.as_ref().unwrap_or_else(|| panic!("no spec in status: {status:?}"))
 }
 
 fn human_status(mining: &Mining) -> String {
@@ -87,16 +89,16 @@ async fn every_request_carries_one_context_size_and_the_model_loads_once() {
     collect(&mining);
 
     let status = status(&mining);
-    let num_ctx = status["spec"]["num_ctx"].as_u64().unwrap();
+    let num_ctx = u64::from(spec_of(&status).num_ctx);
     let seen = llm.num_ctx_seen();
     assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![num_ctx], "one num_ctx for every request: {seen:?}");
     assert!(llm.requests() > mining.segments, "re-asks happened: {} requests", llm.requests());
     assert_eq!(llm.loads(), 1, "the model loaded once for {} requests", llm.requests());
     // Sized for the users' ~5.5k-token prompt and the 6,000-word segment, not cut.
     assert!(num_ctx >= 10_240, "num_ctx {num_ctx}");
-    let settled = status["segments"]["done"].as_u64().unwrap() + status["segments"]["failed"].as_u64().unwrap();
+    let settled = status.segments.done + status.segments.failed;
     assert_eq!(settled, mining.segments);
-    assert_eq!(status["reloads"], 0, "no reloads: {}", human_status(&mining));
+    assert_eq!(status.reloads, 0, "no reloads: {}", human_status(&mining));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -116,7 +118,7 @@ async fn a_reload_caused_by_another_client_shows_in_status_with_its_cause() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = status(&mining);
-        if status["reloads"].as_u64().unwrap_or(0) >= 1 {
+        if status.reloads >= 1 {
             let human = human_status(&mining);
             assert!(human.contains("model reloads: ") && human.contains("another client"), "{human}");
             break;
@@ -156,10 +158,10 @@ async fn a_worker_whose_prompt_differs_refuses_and_one_without_flags_mines_with_
     let agreeing_id = agreeing.id();
     let results = mining.results().await;
     assert_eq!(results.len() as u64, mining.segments);
-    let spec = &status(&mining)["spec"];
+    let spec = status(&mining).spec.unwrap();
     for result in &results {
         assert!(result.provenance.worker.ends_with(&format!("/{agreeing_id}")), "mined by the agreeing worker");
-        assert_eq!(result.provenance.spec.prompt_hash, spec["prompt_hash"].as_str().unwrap());
+        assert_eq!(result.provenance.spec.prompt_hash, spec.prompt_hash);
     }
     let _ = agreeing.kill();
 }
@@ -173,8 +175,8 @@ async fn respec_requeues_what_the_old_prompt_mined_and_it_is_mined_once_more() {
     mining.wait_settled(Duration::from_secs(60)).await;
     collect(&mining);
     let before = status(&mining);
-    assert_eq!((before["segments"]["done"].as_u64(), before["spec"]["revision"].as_u64()), (Some(segments), Some(1)));
-    let old_prompt = before["spec"]["prompt_hash"].as_str().unwrap().to_owned();
+    assert_eq!((before.segments.done, spec_of(&before).revision), (segments, 1));
+    let old_prompt = spec_of(&before).prompt_hash.clone();
 
     let new_prompt = mining.scratch.path().join("new-prompt.txt");
     std::fs::write(&new_prompt, "Mine the claims, and only what is said.").unwrap();
@@ -186,7 +188,7 @@ async fn respec_requeues_what_the_old_prompt_mined_and_it_is_mined_once_more() {
         .unwrap();
     let dry = String::from_utf8_lossy(&dry.stdout);
     assert!(dry.contains(&format!("would be queued again: {segments} settled segment(s)")), "{dry}");
-    assert_eq!(status(&mining)["spec"]["revision"], 1, "a dry run records nothing");
+    assert_eq!(spec_of(&status(&mining)).revision, 1, "a dry run records nothing");
     let respec = mining
         .coordinator()
         .args(["respec", "--nats", &mining.server.url(), "--prompt"])
@@ -198,10 +200,10 @@ async fn respec_requeues_what_the_old_prompt_mined_and_it_is_mined_once_more() {
     assert!(said.contains(&format!("queued again: {segments} settled segment(s)")), "{said}");
     assert!(said.contains("prompt: "), "says what changed: {said}");
     let after = status(&mining);
-    assert_eq!(after["spec"]["revision"], 2);
-    assert_ne!(after["spec"]["prompt_hash"], old_prompt.as_str());
-    assert_eq!(after["segments"]["done"], 0, "progress is against the new spec: {after}");
-    assert_eq!(after["segments"]["superseded"].as_u64(), Some(segments));
+    assert_eq!(spec_of(&after).revision, 2);
+    assert_ne!(spec_of(&after).prompt_hash, old_prompt);
+    assert_eq!(after.segments.done, 0, "progress is against the new spec: {after:?}");
+    assert_eq!(after.segments.superseded, segments);
     assert!(human_status(&mining).contains("settled with an earlier spec"));
 
     // The running worker picks the new spec up by itself.
@@ -224,13 +226,13 @@ async fn respec_requeues_what_the_old_prompt_mined_and_it_is_mined_once_more() {
     }
     collect(&mining);
     let done = status(&mining);
-    assert_eq!((done["segments"]["done"].as_u64(), done["segments"]["superseded"].as_u64()), (Some(segments), Some(0)));
+    assert_eq!((done.segments.done, done.segments.superseded), (segments, 0));
     let per_subject: BTreeMap<String, usize> =
         mining.per_subject(streams::RESULTS, "podmine.result.>").await.into_iter().collect();
     assert!(per_subject.values().all(|&n| n == 2), "each segment mined exactly once more: {per_subject:?}");
     let calls = llm.calls();
     assert!(calls.values().all(|&n| n == 2), "two LLM calls per segment in all: {calls:?}");
-    let new_hash = done["spec"]["prompt_hash"].as_str().unwrap();
+    let new_hash = spec_of(&done).prompt_hash.as_str();
     for file in ["a.json", "b.json"] {
         let episode: EpisodeFile =
             serde_json::from_slice(&std::fs::read(mining.out_dir().join(file)).unwrap()).unwrap();
@@ -263,7 +265,7 @@ async fn a_server_that_lost_the_spec_gets_the_runs_back_not_the_defaults() {
     let prompt = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(prompt.path(), "The run's own prompt.").unwrap();
     let mining = Mining::enqueue_with(&[("a.srt", &srt(4))], &["--prompt", &prompt.path().to_string_lossy()]);
-    let before = status(&mining)["spec"].clone();
+    let before = status(&mining).spec;
     // The server loses its store (the bucket with it); the corpus is enqueued again without flags.
     let js = async_nats::jetstream::new(async_nats::connect(mining.server.url()).await.unwrap());
     js.delete_key_value(protocol::spec::BUCKET).await.unwrap();
@@ -278,5 +280,5 @@ async fn a_server_that_lost_the_spec_gets_the_runs_back_not_the_defaults() {
     let kv = js.get_key_value(protocol::spec::BUCKET).await.unwrap();
     let restored = protocol::spec::RunSpec::decode(&kv.get(protocol::spec::KEY).await.unwrap().unwrap()).unwrap();
     assert_eq!(restored.instructions, "The run's own prompt.", "not the default prompt");
-    assert_eq!(status(&mining)["spec"], before);
+    assert_eq!(status(&mining).spec, before);
 }

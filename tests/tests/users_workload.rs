@@ -40,7 +40,7 @@ fn run_with_their_files(corpus: &Path, data: &Path, out: &Path, nats: &str, llm:
     assert!(output.status.success(), "run failed:\n{}", String::from_utf8_lossy(&output.stderr));
 }
 
-fn status(data: &Path) -> (Value, String) {
+fn status(data: &Path) -> (protocol::status::Status, String) {
     let json = coordinator(data).args(["status", "--json"]).output().unwrap();
     let human = coordinator(data).args(["status"]).output().unwrap();
     (serde_json::from_slice(&json.stdout).unwrap(), String::from_utf8_lossy(&human.stdout).into_owned())
@@ -127,11 +127,11 @@ async fn their_markdown_prompt_and_schema_give_output_their_pipeline_can_ingest(
     assert_eq!(file.counts.ungrounded_items, flagged);
 
     let (status, human) = status(&data);
-    let grounding = &status["grounding"][MODEL];
-    assert_eq!(grounding["mined"], n);
-    assert_eq!(grounding["ungrounded_items"], flagged);
-    assert!(grounding["ungrounded_share"].as_f64().unwrap() > 0.0);
-    assert!(grounding["empty"].is_u64());
+    let grounding = &status.grounding[MODEL];
+    assert_eq!(grounding.figures.mined, u64::from(n));
+    assert_eq!(grounding.figures.ungrounded_items, u64::from(flagged));
+    assert!(grounding.ungrounded_share > 0.0);
+    assert!(grounding.figures.empty <= u64::from(n));
     assert!(human.contains(&format!("grounding ({MODEL}):")) && human.contains("empty segment(s)"), "{human}");
 
     // The JSONL carries the same ids and the episode's metadata.
@@ -169,8 +169,8 @@ async fn the_shipped_sample_runs_with_their_files_and_status_shows_grounding() {
     assert!(segments.values().all(|(status, _)| status == "mined"), "every sample segment mined");
     assert_eq!(validate_out(&out), 2);
     let (status, human) = status(&data);
-    assert_eq!(status["segments"]["done"], segments.len() as u64);
-    assert_eq!(status["grounding"][MODEL]["mined"], segments.len() as u64);
-    assert!(status["grounding"][MODEL]["ungrounded_share"].is_f64());
+    assert_eq!(status.segments.done, segments.len() as u64);
+    assert_eq!(status.grounding[MODEL].figures.mined, segments.len() as u64);
+    assert!((0.0..=1.0).contains(&status.grounding[MODEL].ungrounded_share));
     assert!(human.contains("% ungrounded") && human.contains("empty segment(s) of real speech"), "{human}");
 }

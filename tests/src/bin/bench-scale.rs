@@ -18,6 +18,7 @@ use podmine_tests::fake_llm::{Capacity, FakeLlm, Fault};
 use podmine_tests::mining::{terminate, Process};
 use podmine_tests::procstat::{disk_bytes, PeakRss};
 use podmine_tests::{binaries, NatsServer};
+use protocol::status::Status;
 use protocol::streams;
 use std::io::Write;
 use std::path::Path;
@@ -76,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let enqueue_s = pipeline.elapsed().as_secs_f64();
     let enqueue_mb = enqueue_rss.stop();
     let (enqueued, _) = status_json(coordinator())?;
-    let total = enqueued["segments"]["total"].as_u64().context("no segment total after enqueue")?;
+    let total = enqueued.context("no status after enqueue")?.segments.total;
 
     // 2. one worker and one collector, together
     let mining = Instant::now();
@@ -104,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let worker_mb = worker_rss.stop();
     loop {
         let (status, _) = status_json(coordinator())?;
-        if settled(&status) >= total && status["episodes"]["complete"].as_u64() == Some(episodes as u64) {
+        if settled(&status) >= total && status.is_some_and(|s| s.episodes.complete == episodes as u64) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -158,10 +159,10 @@ async fn main() -> anyhow::Result<()> {
     let (dry_s, dry_mb, _) = respec(true)?;
     let (respec_s, respec_mb, _) = respec(false)?;
     let (respecced, _) = status_json(coordinator())?;
-    let requeued = respecced["segments"]["superseded"].as_u64().unwrap_or(0);
+    let requeued = respecced.map_or(0, |s| s.segments.superseded);
     let queued_now = messages(streams::TASKS).await?;
 
-    let failed = status["segments"]["failed"].as_u64().unwrap_or(0);
+    let failed = status.as_ref().map_or(0, |s| s.segments.failed);
     let rate = |n: u64, s: f64| n as f64 / s.max(1e-9);
     println!("  stage                 wall s      rate/s   peak RSS");
     println!("  enqueue             {enqueue_s:>8.1}  {:>10.0}   {enqueue_mb:>5.0} MB", rate(total, enqueue_s));
@@ -263,16 +264,17 @@ async fn dashboard_figures(
     Ok(figures)
 }
 
-/// `status --json` and how long it took (ms).
-fn status_json(mut command: Command) -> anyhow::Result<(serde_json::Value, f64)> {
+/// `status --json` (`None` while it cannot answer: the collector holds the
+/// store) and how long it took (ms).
+fn status_json(mut command: Command) -> anyhow::Result<(Option<Status>, f64)> {
     let started = Instant::now();
     let out = command.args(["status", "--json"]).output()?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok((serde_json::from_slice(&out.stdout).unwrap_or_default(), ms))
+    Ok((serde_json::from_slice(&out.stdout).ok(), ms))
 }
 
-fn settled(status: &serde_json::Value) -> u64 {
-    status["segments"]["done"].as_u64().unwrap_or(0) + status["segments"]["failed"].as_u64().unwrap_or(0)
+fn settled(status: &Option<Status>) -> u64 {
+    status.as_ref().map_or(0, |s| s.segments.done + s.segments.failed)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
