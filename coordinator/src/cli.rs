@@ -11,8 +11,10 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "coordinator", version)]
 pub struct Cli {
-    /// Where the coordinator keeps its checkpoint (created if missing).
-    #[arg(long, global = true, env = "PODMINE_DATA_DIR", default_value = "podmine-data")]
+    /// Where the coordinator keeps its checkpoint (created if missing); default:
+    /// `~/Library/Application Support/podmine/coordinator` on macOS,
+    /// `~/.local/share/podmine/coordinator` on Linux.
+    #[arg(long, global = true, env = "PODMINE_DATA_DIR", default_value_os_t = runtime::dirs::default_data_dir("coordinator"))]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +48,9 @@ pub enum Command {
     NatsUsers(cmd::nats_users::Args),
     /// Show progress (works from the data dir alone when no server answers).
     Status(cmd::status::Args),
+    /// Install, remove or inspect NATS or the collector as a service
+    /// (launchd on macOS, systemd on Linux) that starts at boot.
+    Service(cmd::service::Args),
 }
 
 /// The command line of this process, with `coordinator run`'s worker flags
@@ -68,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => emit(crate::run::execute(args, data).await?),
         Command::NatsUsers(args) => emit(cmd::nats_users::execute(args)?),
         Command::Status(args) => emit(cmd::status::execute(args, data).await?),
+        Command::Service(args) => emit(cmd::service::execute(args, data)?),
     })
 }
 

@@ -8,6 +8,11 @@ use std::time::Duration;
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
+    // Before any thread starts: the flags read NATS_* from the environment.
+    if let Err(err) = runtime::env_file::load_from_args() {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

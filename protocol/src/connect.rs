@@ -27,6 +27,12 @@ pub struct NatsArgs {
     pub url: String,
     #[command(flatten)]
     pub auth: NatsAuth,
+    /// Read the NATS login (NATS_USER, NATS_PASSWORD, NATS_URL, NATS_TLS_CA,
+    /// …) from this file at start, as `coordinator nats-users` writes it: a
+    /// service names the file, never the password (read before the other
+    /// flags; a variable already set wins).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
 }
 
 /// How to log in to NATS. Empty means no authentication (a local test server).
@@ -68,12 +74,20 @@ pub enum Role {
 pub enum ConnectError {
     #[error(
         "cannot reach NATS at {url}. Start a server with JetStream (`nats-server -js -sd <store dir>`, \
-         see README.md \"Set-up\"), or point --nats / NATS_URL at a running one: {source}"
+         README.md \"Set-up\"; for a fleet, `coordinator service install nats`), or point --nats / NATS_URL at a running one: {source}"
     )]
     Unreachable { url: String, source: async_nats::ConnectError },
     #[error(
+        "cannot reach NATS at {url}: no route to host. If that Mac is up and on this network, this process may \
+         not use the local network: on macOS 15 a per-user LaunchAgent is under Local Network privacy and gets \
+         \"No route to host\" without asking (typed in Terminal, the same command works). Install the worker as \
+         a LaunchDaemon, the default (`sudo worker service install …` without --agent), or allow the program in \
+         System Settings > Privacy & Security > Local Network; else check the host name in --nats: {source}"
+    )]
+    NoRoute { url: String, source: async_nats::ConnectError },
+    #[error(
         "NATS at {url} refused {who}: check NATS_USER and NATS_PASSWORD (or --creds) against the users \
-         the server's config allows (README.md \"Scale out\")"
+         the server's config allows (docs/fleet-on-macs.md)"
     )]
     Refused { url: String, who: String },
     #[error(
@@ -181,8 +195,23 @@ fn classify(source: async_nats::ConnectError, url: &str, auth: &NatsAuth) -> Con
         Kind::Tls => ConnectError::Tls { url: url.to_owned(), source },
         // A certificate the client cannot verify surfaces as an IO error.
         _ if source.to_string().contains("certificate") => ConnectError::Tls { url: url.to_owned(), source },
+        // EHOSTUNREACH: what macOS's Local Network privacy gives a process it does not let on the LAN.
+        _ if no_route(&source) => ConnectError::NoRoute { url: url.to_owned(), source },
         _ => ConnectError::Unreachable { url: url.to_owned(), source },
     }
+}
+
+/// Whether a connection failed with "No route to host" (EHOSTUNREACH; the
+/// text is the same on macOS and Linux).
+fn no_route(error: &async_nats::ConnectError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = cause {
+        if err.to_string().contains("No route to host") {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// The URL(s) with any password replaced by `***`, fit for logs and errors.
@@ -219,5 +248,18 @@ mod tests {
         assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
         assert_eq!(redact("nats://a:p@h1:4222,nats://h2:4222"), "nats://a:***@h1:4222,nats://h2:4222");
         assert_eq!(redact("mac-a.local:4222"), "mac-a.local:4222");
+    }
+
+    #[test]
+    fn no_route_to_host_names_local_network_privacy_and_the_daemon() {
+        use async_nats::ConnectErrorKind as Kind;
+        let io = std::io::Error::other("No route to host (os error 65)");
+        let source = async_nats::ConnectError::with_source(Kind::Io, io);
+        let said = classify(source, "nats://mac-studio.local:4222", &NatsAuth::default()).to_string();
+        assert!(said.contains("Local Network privacy") && said.contains("worker service install"), "{said}");
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 61)");
+        let source = async_nats::ConnectError::with_source(Kind::Io, refused);
+        let said = classify(source, "nats://127.0.0.1:4222", &NatsAuth::default()).to_string();
+        assert!(said.contains("Start a server with JetStream"), "{said}");
     }
 }

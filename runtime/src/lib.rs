@@ -13,10 +13,14 @@
 //! - [`logging`]: the tracing set-up both binaries share (colour only on a terminal).
 //! - [`full_disk`]: telling a full disk from other errors, and waiting for space.
 //! - [`cli`]: checks both command lines share (every flag has help text).
+//! - [`dirs`]: where data and logs go on each platform when no `--data-dir` is given.
+//! - [`env_file`]: `--env-file`, the NATS login read at start from a private file.
 
 pub mod backoff;
 pub mod cli;
 pub mod clock;
+pub mod dirs;
+pub mod env_file;
 pub mod full_disk;
 pub mod logging;
 pub mod outage;

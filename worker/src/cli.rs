@@ -3,6 +3,7 @@
 use crate::llm::Api;
 use clap::{Args, Parser, Subcommand};
 pub use mining::MiningFlags;
+use service::placement::Placement;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ pub enum Command {
     /// Measure an LLM server at 1, 2, 4, 8, … calls in flight on real
     /// segments; print a table, the knee and settings, and write an SVG chart.
     Bench(BenchArgs),
+    /// Install, remove or inspect the worker as a service (launchd on macOS,
+    /// systemd on Linux) that starts at boot and survives upgrades.
+    Service(ServiceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -62,9 +66,12 @@ pub struct BenchArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub nats: protocol::connect::NatsArgs,
-    /// Where the worker keeps its outbox (results not yet confirmed published).
-    #[arg(long, env = "PODMINE_DATA_DIR", default_value = "podmine-worker-data")]
+    /// Where the worker keeps its outbox (results not yet confirmed published);
+    /// default: `~/Library/Application Support/podmine/worker` on macOS,
+    /// `~/.local/share/podmine/worker` on Linux.
+    #[arg(long, env = "PODMINE_DATA_DIR", default_value_os_t = runtime::dirs::default_data_dir("worker"))]
     pub data_dir: PathBuf,
+
     #[command(flatten)]
     pub options: WorkerOptions,
 }
@@ -114,6 +121,43 @@ pub struct WorkerOptions {
     /// Test hook: after a result's PubAck, before the task's ack, write this file and wait to be killed.
     #[arg(long, hide = true, env = "PODMINE_TEST_PAUSE_BEFORE_ACK")]
     pub test_pause_before_ack: Option<PathBuf>,
+}
+
+/// `worker service`'s arguments (carried out by `crate::service`).
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Install (or upgrade) the worker service and start it; an old worker
+    /// finishes or hands back its tasks first.
+    Install(InstallArgs),
+    /// Stop the worker service (it drains first) and remove it; its data stays.
+    Uninstall(Placement),
+    /// Whether the service is installed, and what launchd or systemd says of it.
+    Status(Placement),
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub placement: Placement,
+    /// The NATS login as `coordinator nats-users` wrote it (worker.env): copied
+    /// beside the worker's data (mode 600) and read by the worker at start.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// NATS server URL(s) the worker connects to.
+    #[arg(long, env = "NATS_URL", value_name = "URL")]
+    pub nats: String,
+    /// Where the worker keeps its outbox (default: the platform's place, see `runtime::dirs`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `worker run`'s own flags (after `--`), e.g. `-- --llm http://127.0.0.1:11434 --concurrency 8`.
+    #[arg(last = true, value_name = "WORKER RUN FLAGS")]
+    pub run_flags: Vec<String>,
 }
 
 /// `127.0.0.1:11434` (Ollama's own OLLAMA_HOST form) → `http://127.0.0.1:11434`.

@@ -19,6 +19,7 @@
 //! - [`observe`]: `stats` (counters), `liveness` (the record `status`
 //!   reads), `metrics` (Prometheus).
 //! - [`bench`]: `worker bench`.
+//! - [`service`]: `worker service install|uninstall|status` (the `service` crate does the platform's part).
 //!
 //! What is asked of the model and accepted from it (the spec from flags,
 //! prompt, repair, compact answers, grounding) is the `mining` crate's;
@@ -31,6 +32,7 @@ pub mod cli;
 mod daemon;
 mod llm;
 mod observe;
+pub mod service;
 mod settings;
 
 pub use daemon::outbox::{Outbox, OutboxFull};

@@ -8,12 +8,28 @@ use worker::cli::{Cli, Command, RunArgs};
 use worker::{Connections, Settings};
 use worker::{Outbox, OutboxFull};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread starts: the flags read NATS_* from the environment.
+    if let Err(err) = runtime::env_file::load_from_args() {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run_command())
+}
+
+async fn run_command() -> ExitCode {
     runtime::logging::init("info");
     let outcome = match Cli::parse().command {
         Command::Run(args) => run(args).await,
         Command::Bench(args) => worker::bench::run(args).await,
+        Command::Service(args) => worker::service::execute(args).map(|report| println!("{report}")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

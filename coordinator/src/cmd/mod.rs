@@ -11,6 +11,7 @@ pub mod failed;
 pub mod nats_users;
 pub mod respec;
 pub mod retry_failed;
+pub mod service;
 pub mod status;
 
 use std::process::ExitCode;

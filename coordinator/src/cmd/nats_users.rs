@@ -25,10 +25,17 @@ impl std::fmt::Display for UsersReport {
         for client in &written.client_envs {
             writeln!(f, "  {}", client.display())?;
         }
-        writeln!(f, "next (README.md \"Scale out\"):")?;
-        writeln!(f, "  nats-server: deploy/install-nats.sh --env-file {}", written.server_env.display())?;
-        writeln!(f, "  each worker Mac: deploy/install-worker.sh --env-file worker.env (copied there)")?;
-        writeln!(f, "  coordinator: `set -a; . coordinator.env; set +a` before running it")
+        writeln!(f, "next (docs/fleet-on-macs.md):")?;
+        writeln!(
+            f,
+            "  nats-server: sudo coordinator service install nats --env-file {}",
+            written.server_env.display()
+        )?;
+        writeln!(
+            f,
+            "  each worker Mac: sudo worker service install --env-file worker.env --nats nats://THIS-MAC:4222"
+        )?;
+        writeln!(f, "  coordinator commands: add --env-file coordinator.env")
     }
 }
 

@@ -148,7 +148,7 @@ async fn nats(settings: &RunSettings) -> anyhow::Result<(Option<EmbeddedNats>, a
             (Some(server), url)
         }
     };
-    let nats = protocol::connect::NatsArgs { url, auth: settings.nats_auth.clone() };
+    let nats = protocol::connect::NatsArgs { url, auth: settings.nats_auth.clone(), env_file: None };
     Ok((embedded, crate::nats::connect(&nats).await?))
 }
 

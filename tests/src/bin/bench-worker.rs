@@ -126,7 +126,7 @@ async fn wait_for_results(js: &jetstream::Context, target: u64) -> anyhow::Resul
 /// A fresh nats-server with the podmine streams, as the coordinator sets them up.
 async fn bench_server() -> anyhow::Result<(NatsServer, jetstream::Context)> {
     let server = NatsServer::start();
-    let nats = protocol::connect::NatsArgs { url: server.url(), auth: Default::default() };
+    let nats = protocol::connect::NatsArgs { url: server.url(), auth: Default::default(), env_file: None };
     let js = protocol::connect::connect(&nats, "bench", protocol::connect::Role::Coordinator).await?;
     Ok((server, js))
 }
