@@ -209,3 +209,37 @@ async fn server_errors_are_retried_and_unusable_output_is_asked_again_then_faile
     assert_eq!(llm.requests(), 6 + 3 + 1 + 2);
     assert_eq!(terminate(&mut worker, Duration::from_secs(10)).0, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_keeps_its_mac_awake_while_it_has_tasks_and_lets_it_sleep_when_idle() {
+    let mining = Mining::enqueue(&[("one.srt", &srt(2))]);
+    let llm = FakeLlm::start(&[MODEL], Capacity::default()).await;
+    llm.hold();
+    let stand_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stand-ins/caffeinate");
+    let log = mining.scratch.path().join("caffeinate.log");
+    let mut worker = podmine_tests::mining::Process(
+        std::process::Command::new(podmine_tests::binaries::worker())
+            .args(["run", "--nats", &mining.server.url(), "--llm", &llm.url(), "--metrics-addr", "off", "--data-dir"])
+            .arg(mining.scratch.path().join("w"))
+            .env("PODMINE_CAFFEINATE", &stand_in)
+            .env("PODMINE_CAFFEINATE_IDLE_MS", "300")
+            .env("CAFFEINATE_LOG", &log)
+            .stderr(std::fs::File::create(mining.log_path("w")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    llm.wait_at_gate(1, Duration::from_secs(20)).await;
+    let held = || std::fs::read_to_string(&log).unwrap_or_default();
+    podmine_tests::wait::until(Duration::from_secs(10), "caffeinate is started", || !held().is_empty());
+    let (caffeinate_pid, args) =
+        held().lines().next().unwrap().split_once(' ').map(|(p, a)| (p.to_owned(), a.to_owned())).unwrap();
+    assert_eq!(args, format!("-i -w {}", worker.id()), "no idle sleep for as long as the worker lives");
+    let alive = |pid: &str| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    assert!(alive(&caffeinate_pid));
+    llm.release();
+    mining.wait_settled(Duration::from_secs(20)).await;
+    podmine_tests::wait::until(Duration::from_secs(10), "caffeinate is stopped once idle", || !alive(&caffeinate_pid));
+    assert!(mining.log("w").contains("this Mac may sleep again"), "{}", mining.log("w"));
+    assert_eq!(held().lines().count(), 1, "started once for the whole busy spell");
+    assert_eq!(terminate(&mut worker, Duration::from_secs(10)).0, Some(0));
+}

@@ -3,8 +3,10 @@
 //! hands them to the consume loop, one session per spec revision; [`mine`]
 //! is the step (one task → one outcome), [`consume`] the loop around it (pulls, heartbeats, settles, drains), [`outbox`] the results not
 //! yet confirmed published, [`retry`] and [`limits`] its waits and caps,
-//! `spec_check` whether the run's spec moved on under a session.
+//! `spec_check` whether the run's spec moved on under a session, [`awake`]
+//! keeps the Mac awake while there are tasks in hand.
 
+mod awake;
 pub mod consume;
 mod limits;
 pub mod mine;
@@ -52,6 +54,8 @@ pub async fn run(settings: Settings, connections: Connections, cancel: Cancellat
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let me = Me { worker_id: format!("{host}/{}", std::process::id()), host };
     let daemon = Daemon { settings: &settings, js: &js, outbox, me, counters: Arc::new(Counters::default()) };
+    let awake = tokio::spawn(awake::while_busy(daemon.counters.clone(), cancel.clone()));
+    let _release_on_return = AbortOnDrop(awake);
     loop {
         let Some(mining) = spec_to_mine_with(&daemon, &cancel).await else { return Ok(()) };
         let session = cancel.child_token();
@@ -62,6 +66,15 @@ pub async fn run(settings: Settings, connections: Connections, cancel: Cancellat
         if cancel.is_cancelled() {
             return Ok(());
         }
+    }
+}
+
+/// Ends a spawned task when dropped (whatever way `run` returns).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
