@@ -39,7 +39,8 @@ for setting in "${settings[@]}"; do
       flags=(--prompt "$users/unified_miner.txt" --schema "$users/miner_output.v1.json") ;;
     *) echo "unknown setting $setting (bounded, default, users)" >&2; exit 2 ;;
   esac
-  target/release/worker bench "${common[@]}" "${flags[@]}" \
+  # "${flags[@]+"${flags[@]}"}": an empty array under `set -u` is an error in bash 3.2 (macOS).
+  target/release/worker bench "${common[@]}" ${flags[@]+"${flags[@]}"} \
     --svg "bench-out/compact-$setting.svg" --json "bench-out/compact-$setting.json"
   echo
 done

@@ -6,8 +6,10 @@
 #   scripts/dashboard-screenshot.sh [docs/dashboard.png]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(realpath -m "${1:-docs/dashboard.png}")
+out="${1:-docs/dashboard.png}"
 mkdir -p "$(dirname "$out")"
+# An absolute path without GNU `realpath -m` (macOS has no -m): the test runs elsewhere.
+out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 cargo build --workspace --quiet
 PODMINE_SCREENSHOT="$out" cargo test --quiet -p podmine-tests --test dashboard
 echo "screenshot: $out"
