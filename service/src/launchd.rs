@@ -79,6 +79,19 @@ pub fn install(unit: &Unit, at: &Resolved, mut plan: Plan) -> Plan {
     }
     if at.scope == Scope::User {
         plan.push(Step::Dir { path: at.home.join("Library/LaunchAgents"), owner: Some(at.user.clone()) });
+    } else {
+        // A daemon replaces the user's agent of the same program (an earlier install's).
+        for label in std::iter::once(unit.label()).chain(unit.replaces_agents.iter().cloned()) {
+            let service = format!("gui/{}/{label}", at.uid);
+            plan.push(Step::Run {
+                program: "launchctl".into(),
+                args: vec!["bootout".into(), service.clone()],
+                must_succeed: false,
+                explain: Explain::Nothing,
+            });
+            plan.push(Step::WaitGone { service, limit: unit.stop_timeout + UNLOAD_MARGIN });
+            plan.push(Step::Remove { path: at.home.join("Library/LaunchAgents").join(format!("{label}.plist")) });
+        }
     }
     for (label, contents, stop_timeout) in jobs {
         let (path, service) = (plist_path(&label, at), service_target(&label, at));

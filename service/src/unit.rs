@@ -28,6 +28,10 @@ pub struct Unit {
     pub keep_awake: bool,
     /// Whether the program is one of podmine's binaries, installed by copy and rename next to the data.
     pub installed_binary: Option<InstalledBinary>,
+    /// Labels of per-user LaunchAgents an earlier podmine installed for the
+    /// same program (`deploy/install-*.sh`): stopped and removed when this
+    /// one is installed as a daemon, so the two never run side by side.
+    pub replaces_agents: Vec<String>,
 }
 
 /// A binary copied to where the service runs it from (never under ~/Documents,

@@ -115,6 +115,10 @@ fn dry_runs_print_plists_launchd_accepts_with_no_password_in_them() {
     assert!(args.windows(2).any(|w| w == ["--drain-timeout", "90s"]), "{args:?}");
     assert!(args[0].ends_with("Library/Application Support/podmine/bin/worker"), "{args:?}");
     assert!(said.contains("launchctl bootout system/com.podmine.worker"), "{said}");
+    // An earlier install's LaunchAgent of the worker is stopped and removed first: never two workers.
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    assert!(said.contains(&format!("launchctl bootout gui/{}/com.podmine.worker", uid.trim())), "{said}");
+    assert!(said.contains("Library/LaunchAgents/com.podmine.worker.plist"), "{said}");
     assert!(said.contains("launchctl bootstrap system /Library/LaunchDaemons/com.podmine.worker.plist"), "{said}");
 
     let coordinator_env = users.join("coordinator.env").to_string_lossy().into_owned();

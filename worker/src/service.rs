@@ -61,6 +61,7 @@ fn unit(at: &service::placement::Resolved, data_dir: PathBuf, drain: Duration) -
         stop_timeout: drain + STOP_MARGIN,
         keep_awake: false, // the worker keeps its Mac awake itself while it has tasks
         installed_binary: Some(InstalledBinary { from: this, to: installed }),
+        replaces_agents: Vec::new(), // the earlier agent had the same label: replaced as such
     })
 }
 

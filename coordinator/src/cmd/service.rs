@@ -135,6 +135,8 @@ fn bare_unit(kind: Kind, at: &Resolved) -> Unit {
         stop_timeout: STOP_TIMEOUT,
         keep_awake: true,
         installed_binary: None,
+        // deploy/install-nats.sh's agent, before the services were the binaries'.
+        replaces_agents: if kind == Kind::Nats { vec!["com.podmine.nats-server".into()] } else { Vec::new() },
     }
 }
 
