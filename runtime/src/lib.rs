@@ -15,6 +15,7 @@
 //! - [`cli`]: checks both command lines share (every flag has help text).
 //! - [`dirs`]: where data and logs go on each platform when no `--data-dir` is given.
 //! - [`env_file`]: `--env-file`, the NATS login read at start from a private file.
+//! - [`start`]: how both binaries start (env file, then the async runtime).
 
 pub mod backoff;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod full_disk;
 pub mod logging;
 pub mod outage;
 pub mod shutdown;
+pub mod start;
 
 pub use backoff::Backoff;
 pub use outage::Outage;

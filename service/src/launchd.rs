@@ -82,26 +82,14 @@ pub fn install(unit: &Unit, at: &Resolved, mut plan: Plan) -> Plan {
     } else {
         // A daemon replaces the user's agent of the same program (an earlier install's).
         for label in std::iter::once(unit.label()).chain(unit.replaces_agents.iter().cloned()) {
-            let service = format!("gui/{}/{label}", at.uid);
-            plan.push(Step::Run {
-                program: "launchctl".into(),
-                args: vec!["bootout".into(), service.clone()],
-                must_succeed: false,
-                explain: Explain::Nothing,
-            });
-            plan.push(Step::WaitGone { service, limit: unit.stop_timeout + UNLOAD_MARGIN });
-            plan.push(Step::Remove { path: at.home.join("Library/LaunchAgents").join(format!("{label}.plist")) });
+            let agent_plist = at.home.join("Library/LaunchAgents").join(format!("{label}.plist"));
+            remove_job(&mut plan, format!("gui/{}/{label}", at.uid), unit.stop_timeout, agent_plist);
         }
     }
     for (label, contents, stop_timeout) in jobs {
         let (path, service) = (plist_path(&label, at), service_target(&label, at));
         let owner = (at.scope == Scope::User).then(|| at.user.clone());
-        plan.push(Step::Run {
-            program: "launchctl".into(),
-            args: vec!["bootout".into(), service.clone()],
-            must_succeed: false, // not loaded: nothing to stop
-            explain: Explain::Nothing,
-        });
+        plan.push(bootout(&service));
         plan.push(Step::WaitGone { service, limit: stop_timeout + UNLOAD_MARGIN });
         plan.push(Step::File { path: path.clone(), contents, mode: 0o644, owner });
         plan.push(Step::Run {
@@ -121,17 +109,27 @@ pub fn install(unit: &Unit, at: &Resolved, mut plan: Plan) -> Plan {
 pub fn uninstall(unit: &Unit, at: &Resolved) -> Plan {
     let mut plan = Plan::default();
     for label in [unit.label(), format!("{}.awake", unit.label())] {
-        let service = service_target(&label, at);
-        plan.push(Step::Run {
-            program: "launchctl".into(),
-            args: vec!["bootout".into(), service.clone()],
-            must_succeed: false,
-            explain: Explain::Nothing,
-        });
-        plan.push(Step::WaitGone { service, limit: unit.stop_timeout + UNLOAD_MARGIN });
-        plan.push(Step::Remove { path: plist_path(&label, at) });
+        remove_job(&mut plan, service_target(&label, at), unit.stop_timeout, plist_path(&label, at));
     }
     plan
+}
+
+/// Stops the job `service` (not loaded is fine), waits until launchd has let
+/// it go, and removes its plist.
+fn remove_job(plan: &mut Plan, service: String, stop_timeout: Duration, plist: PathBuf) {
+    plan.push(bootout(&service));
+    plan.push(Step::WaitGone { service, limit: stop_timeout + UNLOAD_MARGIN });
+    plan.push(Step::Remove { path: plist });
+}
+
+/// `launchctl bootout SERVICE`, which fails harmlessly when it is not loaded.
+fn bootout(service: &str) -> Step {
+    Step::Run {
+        program: "launchctl".into(),
+        args: vec!["bootout".into(), service.to_owned()],
+        must_succeed: false,
+        explain: Explain::Nothing,
+    }
 }
 
 fn document(body: &str) -> String {

@@ -35,6 +35,12 @@ fn run(binary: PathBuf, home: &Path, args: &[&str]) -> String {
     said
 }
 
+/// `service install … --dry-run --target TARGET` of `binary`; what it printed.
+fn dry_run(binary: PathBuf, home: &Path, target: &str, args: &[&str]) -> String {
+    let all = [&["service", "install", "--dry-run", "--target", target], args].concat();
+    run(binary, home, &all)
+}
+
 /// The files a dry run would write: path → contents.
 fn files_in(dry_run: &str) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
@@ -79,20 +85,27 @@ fn assert_a_service_plist(plist: &Value, drain_s: u64) {
     assert!(program.starts_with('/'), "{program}");
 }
 
+/// `binary` as on a Mac: HOME at `home`, the stand-ins for launchctl and
+/// caffeinate first on PATH (their state in `state`), a macOS install carried out on Linux.
+fn on_a_stand_in_mac(binary: PathBuf, home: &Path, state: &Path) -> Command {
+    let stand_ins = Path::new(env!("CARGO_MANIFEST_DIR")).join("stand-ins");
+    let path = format!("{}:{}", stand_ins.display(), std::env::var("PATH").unwrap());
+    let mut command = Command::new(binary);
+    command.env("HOME", home).env("PATH", path).env("LAUNCHCTL_STATE", state);
+    command.env("PODMINE_SERVICE_ANY_TARGET", "1").env_remove("SUDO_USER");
+    command
+}
+
 #[test]
 fn dry_runs_print_plists_launchd_accepts_with_no_password_in_them() {
     let home = tempfile::tempdir().unwrap();
     let users = nats_users(home.path());
     let worker_env = users.join("worker.env").to_string_lossy().into_owned();
-    let said = run(
+    let said = dry_run(
         binaries::worker(),
         home.path(),
+        "macos",
         &[
-            "service",
-            "install",
-            "--dry-run",
-            "--target",
-            "macos",
             "--env-file",
             &worker_env,
             "--nats",
@@ -123,16 +136,12 @@ fn dry_runs_print_plists_launchd_accepts_with_no_password_in_them() {
 
     let coordinator_env = users.join("coordinator.env").to_string_lossy().into_owned();
     let server_env = users.join("server.env").to_string_lossy().into_owned();
-    let said = run(
+    let said = dry_run(
         binaries::coordinator(),
         home.path(),
+        "macos",
         &[
-            "service",
-            "install",
             "collector",
-            "--dry-run",
-            "--target",
-            "macos",
             "--env-file",
             &coordinator_env,
             "--",
@@ -154,11 +163,7 @@ fn dry_runs_print_plists_launchd_accepts_with_no_password_in_them() {
     let awake = plist(&files["/Library/LaunchDaemons/com.podmine.collector.awake.plist"]);
     assert_eq!(awake["ProgramArguments"], serde_json::json!(["/usr/bin/caffeinate", "-i", "-s"]));
 
-    let said = run(
-        binaries::coordinator(),
-        home.path(),
-        &["service", "install", "nats", "--dry-run", "--target", "macos", "--env-file", &server_env],
-    );
+    let said = dry_run(binaries::coordinator(), home.path(), "macos", &["nats", "--env-file", &server_env]);
     let hashes = std::fs::read_to_string(users.join("server.env")).unwrap();
     for hash in hashes.lines().filter_map(|l| l.split_once('=')).map(|(_, h)| h.trim_matches(['\'', '"'])) {
         assert!(!said.contains(hash), "a password hash is printed:\n{said}");
@@ -177,27 +182,15 @@ fn linux_units_pass_systemd_analyze_verify() {
     let home = tempfile::tempdir().unwrap();
     let users = nats_users(home.path());
     let worker_env = users.join("worker.env").to_string_lossy().into_owned();
-    let said = run(
+    let said = dry_run(
         binaries::worker(),
         home.path(),
-        &[
-            "service",
-            "install",
-            "--dry-run",
-            "--target",
-            "linux",
-            "--env-file",
-            &worker_env,
-            "--nats",
-            "nats://10.0.0.2:4222",
-        ],
+        "linux",
+        &["--env-file", &worker_env, "--nats", "nats://10.0.0.2:4222"],
     );
     let coordinator_env = users.join("coordinator.env").to_string_lossy().into_owned();
-    let collector = run(
-        binaries::coordinator(),
-        home.path(),
-        &["service", "install", "collector", "--dry-run", "--target", "linux", "--env-file", &coordinator_env],
-    );
+    let collector =
+        dry_run(binaries::coordinator(), home.path(), "linux", &["collector", "--env-file", &coordinator_env]);
     let units = home.path().join("units");
     std::fs::create_dir_all(&units).unwrap();
     let mut written = Vec::new();
@@ -239,19 +232,10 @@ fn an_install_over_a_draining_worker_waits_for_it_then_lands_the_binary_by_renam
     std::fs::write(&installed, b"the old worker").unwrap();
     let old_inode = std::fs::metadata(&installed).unwrap().ino();
 
-    let path = format!("{}:{}", stand_ins.display(), std::env::var("PATH").unwrap());
-    let out = Command::new(binaries::worker())
-        .args(["service", "install", "--agent", "--target", "macos", "--env-file"])
-        .arg(users.join("worker.env"))
-        .args(["--nats", "nats://mac-studio.local:4222"])
-        .env("HOME", home.path())
-        .env("PATH", path)
-        .env("LAUNCHCTL_STATE", &state)
-        .env("LAUNCHCTL_DRAIN_PRINTS", "3")
-        .env("PODMINE_SERVICE_ANY_TARGET", "1")
-        .env_remove("SUDO_USER")
-        .output()
-        .unwrap();
+    let mut install = on_a_stand_in_mac(binaries::worker(), home.path(), &state);
+    install.args(["service", "install", "--agent", "--target", "macos", "--env-file"]);
+    install.arg(users.join("worker.env")).args(["--nats", "nats://mac-studio.local:4222"]);
+    let out = install.env("LAUNCHCTL_DRAIN_PRINTS", "3").output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(said.contains("waiting for the old gui/"), "says it waits: {said}");
@@ -285,19 +269,10 @@ fn an_install_over_a_draining_worker_waits_for_it_then_lands_the_binary_by_renam
 fn nats_installs_with_its_hashes_in_a_private_config_the_server_accepts() {
     let home = tempfile::tempdir().unwrap();
     let users = nats_users(home.path());
-    let stand_ins = Path::new(env!("CARGO_MANIFEST_DIR")).join("stand-ins");
     let state = home.path().join("launchd");
-    let path = format!("{}:{}", stand_ins.display(), std::env::var("PATH").unwrap());
-    let out = Command::new(binaries::coordinator())
-        .args(["service", "install", "nats", "--agent", "--target", "macos", "--port", "14222", "--env-file"])
-        .arg(users.join("server.env"))
-        .env("HOME", home.path())
-        .env("PATH", path)
-        .env("LAUNCHCTL_STATE", &state)
-        .env("PODMINE_SERVICE_ANY_TARGET", "1")
-        .env_remove("SUDO_USER")
-        .output()
-        .unwrap();
+    let mut install = on_a_stand_in_mac(binaries::coordinator(), home.path(), &state);
+    install.args(["service", "install", "nats", "--agent", "--target", "macos", "--port", "14222", "--env-file"]);
+    let out = install.arg(users.join("server.env")).output().unwrap();
     // The install ran `nats-server -t` on what it wrote: the server accepts the config and its users.
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");

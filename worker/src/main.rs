@@ -9,19 +9,7 @@ use worker::{Connections, Settings};
 use worker::{Outbox, OutboxFull};
 
 fn main() -> ExitCode {
-    // Before any thread starts: the flags read NATS_* from the environment.
-    if let Err(err) = runtime::env_file::load_from_args() {
-        eprintln!("error: {err:#}");
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run_command())
+    runtime::start::run(run_command)
 }
 
 async fn run_command() -> ExitCode {
