@@ -130,7 +130,7 @@ def main() -> int:
             names = " -> ".join("::".join(m) for m in cycle)
             print(f"module circle in {crate.name}: {names}")
     if failed:
-        print("break each circle: move what both sides need into a module of its own (README.md \"Layout\")")
+        print("break each circle: move what both sides need into a module of its own (docs/development.md \"Layout\")")
         return 1
     print(f"no module circles in {len(dirs)} crate(s)")
     return 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The shape of podmine's product code: functions over 80 lines, functions
-with 7 or more parameters, files over 400 lines (README.md "Layout" quotes
+with 7 or more parameters, files over 400 lines (docs/development.md quotes
 the counts). Product code is every crate's src/ outside `tests/`, `fuzz/` and
 `#[cfg(test)]` modules (inline, or files named `*tests.rs`). `--list` names each one.
 

@@ -1,7 +1,7 @@
 //! `coordinator status`: what has been done, from the store alone, plus the
 //! live parts (queue, workers) when a server answers.
 //!
-//! `--json` prints one object whose fields are documented in README.md.
+//! `--json` prints one object whose fields are documented in docs/commands.md.
 
 use crate::store::Store;
 use async_nats::jetstream;

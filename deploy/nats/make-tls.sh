@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A self-signed CA and a server certificate for nats-server (README.md "TLS").
+# A self-signed CA and a server certificate for nats-server (docs/fleet-on-macs.md, TLS).
 #
 #   deploy/nats/make-tls.sh ~/.config/podmine/tls mac-a.local 192.168.1.10
 #

@@ -2,7 +2,7 @@
 //! `/api/status` serves (with its `live` part beside it) and the collector's
 //! snapshot holds. One type for the writer (the coordinator) and every
 //! reader (the dashboard, tests, the users' scripts); the fields are
-//! documented in README.md. Every field added later has a default, so a
+//! documented in docs/commands.md. Every field added later has a default, so a
 //! reader of one version reads the snapshot of another.
 
 use crate::grounding;

@@ -169,7 +169,7 @@ fn tls_with_the_documented_self_signed_ca() {
     let tls = scratch.path().join("tls");
     let made = Command::new("bash").arg(deploy.join("make-tls.sh")).arg(&tls).arg("127.0.0.1").output().expect("bash");
     assert!(made.status.success(), "make-tls.sh: {}", String::from_utf8_lossy(&made.stderr));
-    // The shipped config with a tls block, as README.md "TLS" says (includes
+    // The shipped config with a tls block, as docs/fleet-on-macs.md says for TLS (includes
     // are relative, so beside a copy of the shipped files).
     let copy = scratch.path().join("nats");
     std::fs::create_dir_all(&copy).expect("config dir");

@@ -152,7 +152,8 @@ pub struct InstallArgs {
     /// NATS server URL(s) the worker connects to.
     #[arg(long, env = "NATS_URL", value_name = "URL")]
     pub nats: String,
-    /// Where the worker keeps its outbox (default: the platform's place, see `runtime::dirs`).
+    /// Where the worker keeps its outbox (default: ~/Library/Application Support/podmine/worker on
+    /// macOS, ~/.local/share/podmine/worker on Linux, for the service's user).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// `worker run`'s own flags (after `--`), e.g. `-- --llm http://127.0.0.1:11434 --concurrency 8`.

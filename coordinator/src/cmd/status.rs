@@ -13,7 +13,7 @@ use std::time::Duration;
 pub struct Args {
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Print one JSON object (fields documented in README.md).
+    /// Print one JSON object (fields documented in docs/commands.md).
     #[arg(long)]
     pub json: bool,
 }
