@@ -118,7 +118,11 @@ fn dry_runs_print_plists_launchd_accepts_with_no_password_in_them() {
         ],
     );
     assert!(!said.contains(&password(&users.join("worker.env"))), "the password is never printed:\n{said}");
-    assert!(said.contains("worker.env") && said.contains("not shown") || said.contains("secrets"), "{said}");
+    let copied = said.lines().find(|l| l.contains("podmine/worker.env' (mode 600)")).unwrap_or_default();
+    assert!(
+        copied.starts_with("copy ") && copied.ends_with("-- secrets: the service reads them from there at start"),
+        "{said}"
+    );
     let files = files_in(&said);
     let worker = plist(&files["/Library/LaunchDaemons/com.podmine.worker.plist"]);
     assert_a_service_plist(&worker, 90);

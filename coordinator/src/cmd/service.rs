@@ -227,17 +227,17 @@ fn install_collector(install: &InstallArgs, at: &Resolved, data_dir: &Path) -> a
     };
     let dirs = [at.data_root.as_path(), &data_dir, &out, &at.log_dir];
     let (files, env) = service::install::files(&unit, at, &dirs, install.env_file.as_deref());
-    let mut args = vec!["--data-dir".to_owned(), data_dir.to_string_lossy().into_owned(), "collect".into()];
-    args.extend(["--follow".into(), "--nats".into(), install.nats.clone()]);
+    let mut collect = vec!["--follow".to_owned(), "--nats".into(), install.nats.clone()];
     if let Some(env) = env {
-        args.extend([runtime::env_file::FLAG.into(), env.to_string_lossy().into_owned()]);
+        collect.extend([runtime::env_file::FLAG.into(), env.to_string_lossy().into_owned()]);
     }
-    args.extend(["--out".into(), out.to_string_lossy().into_owned()]);
-    args.extend(install.collect_flags.iter().cloned());
+    collect.extend(["--out".into(), out.to_string_lossy().into_owned()]);
+    collect.extend(install.collect_flags.iter().cloned());
     // A typo in the collect flags fails now, not at every start.
-    CollectLine::try_parse_from(std::iter::once("collect".to_owned()).chain(args[3..].iter().cloned()))
+    CollectLine::try_parse_from(std::iter::once("collect".to_owned()).chain(collect.iter().cloned()))
         .context("the flags after `--` are not `coordinator collect`'s")?;
-    unit.args = args;
+    unit.args =
+        [vec!["--data-dir".to_owned(), data_dir.to_string_lossy().into_owned(), "collect".into()], collect].concat();
     service::install::install(&unit, at, files)
 }
 

@@ -275,6 +275,20 @@ pub(super) mod fixtures {
     use super::*;
     use protocol::{ContentHash, FailureKind, Provenance, Segment, WorkKey};
 
+    /// A store with episode `show/a` of `segments` segments recorded (as `task` makes them).
+    pub fn store_with_episode(dir: &std::path::Path, segments: u32) -> crate::store::Store {
+        let store = crate::store::Store::open(dir, std::time::Duration::ZERO).unwrap();
+        let records: Vec<crate::store::SegmentRecord> = (0..segments)
+            .map(|i| crate::store::SegmentRecord {
+                content_hash: task("show/a", i).segment.content_hash(),
+                generation: 0,
+            })
+            .collect();
+        let record = crate::store::episodes::test_record(segments);
+        store.record_episode(&task("show/a", 0).segment.episode, &record, &records, &[]).unwrap();
+        store
+    }
+
     pub fn spec(model: &str) -> MiningSpec {
         MiningSpec { prompt_hash: "p".into(), schema_hash: "s".into(), model: model.into(), options: "{}".into() }
     }

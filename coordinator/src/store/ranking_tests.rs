@@ -179,14 +179,9 @@ fn totals_and_grounding_follow_a_replacement() {
 
 #[test]
 fn failures_are_counted_by_kind_through_replacements_and_retries() {
-    use super::outcomes::fixtures::{failed, mined, task};
+    use super::outcomes::fixtures::{failed, mined, store_with_episode, task};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
-    let records: Vec<SegmentRecord> = (0..3)
-        .map(|i| SegmentRecord { content_hash: task("show/a", i).segment.content_hash(), generation: 0 })
-        .collect();
-    let id = task("show/a", 0).segment.episode;
-    store.record_episode(&id, &super::episodes::test_record(3), &records, &[]).unwrap();
+    let store = store_with_episode(dir.path(), 3);
     let failure = |index: u32, kind| Incoming {
         settled: failed(task("show/a", index), "m", kind),
         stream: "F",
@@ -216,13 +211,9 @@ fn failures_are_counted_by_kind_through_replacements_and_retries() {
 
 #[test]
 fn the_series_counts_outcomes_when_mined_not_when_collected_and_positions_follow_the_batch() {
-    use super::outcomes::fixtures::{mined, task};
+    use super::outcomes::fixtures::{mined, store_with_episode, task};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
-    let records: Vec<SegmentRecord> = (0..3)
-        .map(|i| SegmentRecord { content_hash: task("show/a", i).segment.content_hash(), generation: 0 })
-        .collect();
-    store.record_episode(&task("show/a", 0).segment.episode, &super::episodes::test_record(3), &records, &[]).unwrap();
+    let store = store_with_episode(dir.path(), 3);
     let at = |index: u32, mined_at_ms: u64| {
         let mut settled = mined(task("show/a", index), "m");
         if let Settled::Mined(result) = &mut settled {

@@ -69,7 +69,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::super::episodes::test_record;
-    use super::super::outcomes::fixtures::{failed, task};
+    use super::super::outcomes::fixtures::{failed, store_with_episode, task};
     use super::super::{Incoming, SegmentRecord};
     use super::*;
     use protocol::{ContentHash, EpisodeId, MiningSpec, Provenance, SegmentResult, Task, Usage, WorkKey};
@@ -139,13 +139,8 @@ mod tests {
     #[tokio::test]
     async fn a_store_without_totals_index_or_kind_counts_gets_them_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let id = EpisodeId::parse("show/a").unwrap();
         {
-            let store = Store::open(dir.path(), std::time::Duration::ZERO).unwrap();
-            let records: Vec<SegmentRecord> = (0..3)
-                .map(|i| SegmentRecord { content_hash: task("show/a", i).segment.content_hash(), generation: 0 })
-                .collect();
-            store.record_episode(&id, &test_record(3), &records, &[]).unwrap();
+            let store = store_with_episode(dir.path(), 3);
             let failure = failed(task("show/a", 1), "m", FailureKind::Unknown);
             store.apply(&[Incoming { settled: failure, stream: "F", sequence: 1, mined_at_ms: 0 }], 0).unwrap();
             // As a store from before totals, the failures index, reasons and kinds.
